@@ -1,0 +1,56 @@
+# ZapDesk: `make run` starts everything, `make test` runs every test.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv/bin
+RASA := .venv-rasa/bin
+MODEL := models/zapdesk.tar.gz
+export RASA_TELEMETRY_ENABLED := false
+export TF_CPP_MIN_LOG_LEVEL := 2
+export HF_HUB_OFFLINE := 1
+
+.PHONY: help setup run test test-fast test-py test-actions validate test-stories train lint migrate clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-13s %s\n",$$1,$$2}'
+
+setup: ## create both Python environments (idempotent)
+	@bash scripts/setup.sh
+
+run: setup ## set up what is missing and start the whole system
+	@$(VENV)/python scripts/run.py
+
+$(MODEL): config.yml domain.yml $(wildcard data/*.yml data/nlu/*.yml)
+	$(RASA)/rasa train --fixed-model-name zapdesk --out models
+
+train: setup ## (re)train the Rasa model when data/ or the config changed
+	@$(MAKE) --no-print-directory $(MODEL)
+
+validate: setup ## rasa data validate
+	$(RASA)/rasa data validate
+
+test: setup ## every test: Rasa data and stories, actions, bot and webapp, end to end
+	@SETUP_BROWSER=1 bash scripts/setup.sh
+	@$(MAKE) --no-print-directory $(MODEL)
+	$(RASA)/rasa data validate --max-history 4 > var/validate.log 2>&1 || { cat var/validate.log; exit 1; }
+	$(MAKE) --no-print-directory test-stories test-actions test-py
+
+test-stories: ## rasa test core on tests/test_stories.yml
+	$(RASA)/rasa test core --stories tests/test_stories.yml --model $(MODEL) --out var/rasa-results --fail-on-prediction-errors
+
+test-actions: ## action server unit tests (in the Rasa environment)
+	cd tests/actions && ../../$(RASA)/python -m pytest -q -p no:cacheprovider .
+
+test-py: ## bot, webapp, browser and end-to-end tests
+	$(VENV)/python -m pytest -q
+
+test-fast: ## the same without the end-to-end and browser tests
+	$(VENV)/python -m pytest -q -m "not e2e and not browser"
+
+lint: ## ruff
+	$(VENV)/ruff check bot webapp actions tests scripts
+
+migrate: ## create an Alembic revision after a model change: make migrate m="what changed"
+	$(VENV)/flask --app webapp.wsgi db migrate -m "$(m)"
+
+clean: ## remove local databases, mail and results (keeps the environments and the model)
+	rm -rf var/*.db var/*.db-* var/mailbox var/rasa-results

@@ -1,0 +1,136 @@
+"""Registration and email verification."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from . import api
+
+EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+CODE = re.compile(r"\b(\d{6})\b")
+RESEND = re.compile(r"(novo|outro|reenvi|new|another|resend|again|de novo|n[aã]o (recebi|chegou))", re.I)
+FLOWS_AFTER_VERIFICATION = ("open_ticket", "check_status")
+
+
+def intent_of(tracker: Tracker) -> str:
+    return ((tracker.latest_message or {}).get("intent") or {}).get("name") or ""
+
+
+class ActionStartRegistration(Action):
+    """Remember what the customer wanted, so it continues after verification."""
+
+    def name(self) -> str:
+        return "action_start_registration"
+
+    async def run(self, dispatcher, tracker, domain):
+        intent = intent_of(tracker)
+        if intent in FLOWS_AFTER_VERIFICATION:
+            dispatcher.utter_message(response="utter_need_registration")
+        return [SlotSet("pending_flow", intent if intent in FLOWS_AFTER_VERIFICATION else None),
+                SlotSet("customer_name", None), SlotSet("customer_email", None),
+                SlotSet("verification_code", None)]
+
+
+class ValidateRegistrationForm(FormValidationAction):
+    def name(self) -> str:
+        return "validate_registration_form"
+
+    async def validate_customer_name(self, slot_value: Any, dispatcher: CollectingDispatcher,
+                                     tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        if slot_value is None:  # reset at the start of the form: nothing to judge yet
+            return {"customer_name": None}
+        name = " ".join(str(slot_value or "").split())
+        if len(name) < 2 or len(name) > 120 or not any(ch.isalpha() for ch in name):
+            dispatcher.utter_message(response="utter_invalid_name")
+            return {"customer_name": None}
+        return {"customer_name": name}
+
+    async def validate_customer_email(self, slot_value: Any, dispatcher: CollectingDispatcher,
+                                      tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        if slot_value is None:
+            return {"customer_email": None}
+        match = EMAIL.search(str(slot_value or ""))
+        if not match:
+            dispatcher.utter_message(response="utter_invalid_email")
+            return {"customer_email": None}
+        return {"customer_email": match.group(0).lower()}
+
+
+class ActionRegisterCustomer(Action):
+    """Send the name and email to the webapp, which emails a code."""
+
+    def name(self) -> str:
+        return "action_register_customer"
+
+    async def run(self, dispatcher, tracker, domain):
+        email = tracker.get_slot("customer_email")
+        try:
+            await api.call("register", tracker.sender_id, tracker.get_slot("customer_name"), email,
+                           tracker.get_slot("language") or "pt")
+        except api.ApiRefused as exc:
+            if exc.field == "email":
+                dispatcher.utter_message(response="utter_invalid_email")
+                # Ask for the email again.
+                return [SlotSet("customer_email", None), FollowupAction("registration_form")]
+            dispatcher.utter_message(response="utter_service_error")
+            return [FollowupAction("action_listen")]
+        except api.ApiError:
+            dispatcher.utter_message(response="utter_service_error")
+            return [FollowupAction("action_listen")]
+        dispatcher.utter_message(response="utter_code_sent")
+        return [SlotSet("verification_code", None)]
+
+
+class ValidateVerificationForm(FormValidationAction):
+    def name(self) -> str:
+        return "validate_verification_form"
+
+    async def validate_verification_code(self, slot_value: Any, dispatcher: CollectingDispatcher,
+                                         tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        if slot_value is None:
+            return {"verification_code": None}
+        text = str(slot_value)
+        match = CODE.search(text)
+        try:
+            if not match:
+                if intent_of(tracker) == "resend_code" or RESEND.search(text):
+                    await api.call("resend_code", tracker.sender_id)
+                    dispatcher.utter_message(response="utter_code_resent")
+                return {"verification_code": None}
+            result = await api.call("verify", tracker.sender_id, match.group(1))
+        except (api.ApiError, api.ApiRefused):
+            dispatcher.utter_message(response="utter_service_error")
+            return {"verification_code": None}
+        if result.get("result") == "verified":
+            return {"verification_code": "verified", "customer_verified": True}
+        if result.get("result") == "wrong":
+            dispatcher.utter_message(response="utter_wrong_code", attempts_left=result.get("attempts_left"))
+        else:
+            dispatcher.utter_message(response="utter_code_dead")
+        return {"verification_code": None}
+
+
+class ActionVerificationDone(Action):
+    """Confirm, then continue with what the customer first asked for."""
+
+    def name(self) -> str:
+        return "action_verification_done"
+
+    async def run(self, dispatcher, tracker, domain):
+        dispatcher.utter_message(response="utter_verified")
+        events: list[EventType] = [SlotSet("customer_verified", True), SlotSet("verification_code", None),
+                                   SlotSet("pending_flow", None)]
+        flow = tracker.get_slot("pending_flow")
+        if flow == "open_ticket":
+            events.append(FollowupAction("ticket_form"))
+        elif flow == "check_status":
+            events.append(FollowupAction("action_check_status"))
+        else:
+            dispatcher.utter_message(response="utter_how_can_help")
+        return events
+

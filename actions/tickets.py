@@ -1,0 +1,119 @@
+"""Opening tickets and telling their status."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from . import api
+from .registration import intent_of
+
+FORM_SLOTS = ("ticket_subject", "ticket_description", "ticket_confirm")
+# Emoji and short words that mean yes or no even when NLU is unsure.
+YES = re.compile(r"^\s*(s|sim|ok|okay|yes|y|yeah|claro|pode|isso|confirmo|👍|👌|✅)\b|^\s*(ok\s*)?👍", re.I)
+NO = re.compile(r"^\s*(n|n[aã]o|no|nope|negativo|👎|❌)\b|^\s*👎", re.I)
+
+
+def _enough_text(value: Any, minimum: int) -> str | None:
+    text = " ".join(str(value or "").split())
+    letters = sum(ch.isalnum() for ch in text)
+    return text if letters >= minimum else None
+
+
+class ValidateTicketForm(FormValidationAction):
+    def name(self) -> str:
+        return "validate_ticket_form"
+
+    async def validate_ticket_subject(self, slot_value, dispatcher: CollectingDispatcher,
+                                      tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        if slot_value is None:
+            return {"ticket_subject": None}
+        text = _enough_text(slot_value, 3)
+        if text is None:
+            dispatcher.utter_message(response="utter_text_too_short")
+            return {"ticket_subject": None}
+        return {"ticket_subject": text[:200]}
+
+    async def validate_ticket_description(self, slot_value, dispatcher, tracker, domain):
+        if slot_value is None:
+            return {"ticket_description": None}
+        text = str(slot_value).strip()
+        if _enough_text(text, 5) is None:
+            dispatcher.utter_message(response="utter_text_too_short")
+            return {"ticket_description": None}
+        return {"ticket_description": text[:5000]}
+
+    async def validate_ticket_confirm(self, slot_value, dispatcher, tracker, domain):
+        if slot_value is None:
+            return {"ticket_confirm": None}
+        intent = intent_of(tracker)
+        text = str(slot_value)
+        if intent == "affirm" or (intent != "deny" and YES.search(text)):
+            return {"ticket_confirm": True}
+        if intent == "deny" or NO.search(text):
+            return {"ticket_confirm": False}
+        dispatcher.utter_message(response="utter_answer_yes_or_no")
+        return {"ticket_confirm": None}
+
+
+class ActionCreateTicket(Action):
+    def name(self) -> str:
+        return "action_create_ticket"
+
+    async def run(self, dispatcher, tracker, domain) -> list[EventType]:
+        reset = [SlotSet(slot, None) for slot in FORM_SLOTS]
+        if tracker.get_slot("ticket_confirm") is not True:
+            dispatcher.utter_message(response="utter_ticket_cancelled")
+            return reset
+        # The confirming message's id: a retried action never opens a second ticket.
+        message_id = (tracker.latest_message or {}).get("message_id") or ""
+        key = f"rasa:{tracker.sender_id}:{message_id}"
+        try:
+            ticket = await api.call("create_ticket", tracker.sender_id, tracker.get_slot("ticket_subject"),
+                                    tracker.get_slot("ticket_description"), key)
+        except (api.ApiError, api.ApiRefused):
+            dispatcher.utter_message(response="utter_service_error")
+            return reset
+        dispatcher.utter_message(response="utter_ticket_created", created_ticket_number=ticket["number"])
+        return reset + [SlotSet("created_ticket_number", str(ticket["number"]))]
+
+
+def _number(tracker: Tracker) -> int | None:
+    for entity in (tracker.latest_message or {}).get("entities") or []:
+        if entity.get("entity") == "ticket_number":
+            digits = re.sub(r"\D", "", str(entity.get("value", "")))
+            if digits:
+                return int(digits)
+    return None
+
+
+class ActionCheckStatus(Action):
+    def name(self) -> str:
+        return "action_check_status"
+
+    async def run(self, dispatcher, tracker, domain) -> list[EventType]:
+        number = _number(tracker)
+        try:
+            if number is not None:
+                ticket = await api.call("ticket", tracker.sender_id, number)
+                if ticket is None:
+                    dispatcher.utter_message(response="utter_ticket_not_found", ticket_number=number)
+                else:
+                    dispatcher.utter_message(response="utter_ticket_status", ticket_number=ticket["number"],
+                                             ticket_subject=ticket["subject"],
+                                             ticket_status=ticket["status_label"])
+                return [SlotSet("ticket_number", None)]
+            tickets = await api.call("tickets", tracker.sender_id)
+        except (api.ApiError, api.ApiRefused):
+            dispatcher.utter_message(response="utter_service_error")
+            return []
+        if not tickets:
+            dispatcher.utter_message(response="utter_no_open_tickets")
+        else:
+            lines = "\n".join(f"• #{t['number']} {t['subject']} — {t['status_label']}" for t in tickets[:10])
+            dispatcher.utter_message(response="utter_ticket_list", ticket_lines=lines)
+        return []

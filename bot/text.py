@@ -1,0 +1,80 @@
+"""Text helpers for WhatsApp: splitting long messages and guessing pt/en."""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+WHATSAPP_MAX_CHARS = 1600
+
+
+def split_message(text: str, limit: int = WHATSAPP_MAX_CHARS) -> list[str]:
+    """Split ``text`` into parts of at most ``limit`` characters.
+
+    Prefers paragraph breaks, then line breaks, then spaces; a single word
+    longer than the limit is cut. Parts keep their order; no text is lost
+    except the whitespace at a cut.
+    """
+    text = text.strip()
+    if not text:
+        return []
+    parts: list[str] = []
+    while len(text) > limit:
+        window = text[: limit + 1]
+        cut = -1
+        for sep in ("\n\n", "\n", " "):
+            cut = window.rfind(sep)
+            if cut > 0:
+                break
+        if cut <= 0:
+            cut = limit
+        parts.append(text[:cut].rstrip())
+        text = text[cut:].lstrip()
+    if text:
+        parts.append(text)
+    return parts
+
+
+def fold(text: str) -> str:
+    """Lower-case and strip accents: 'Não' -> 'nao'."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+_WORD = re.compile(r"[a-z']+")
+# Function words and support vocabulary that are frequent in one language and
+# rare in the other. Accents are folded first, so 'não' and 'nao' both count.
+_PT = set("""
+oi ola bom boa dia tarde noite obrigado obrigada valeu tchau sim nao quero queria
+preciso meu minha meus minhas voce voces pode poderia ajuda ajudar chamado pedido
+qual quais como esta estao com para pra por favor um uma uns umas que de do da dos
+das no na nos nas em e eu ele ela isso esse essa aqui agora ainda ja mais muito
+tudo nada abrir fechar falar atendente problema status situacao recebi nunca
+cade tenho tem ta to tambem porque entao mas ou seu sua
+""".split())
+_EN = set("""
+hi hello hey good morning afternoon evening thanks thank bye goodbye yes no want
+would need my mine you your can could help ticket order what which how is are with
+for please a an the of to in on and i he she it this that here now still already
+more much all nothing open close talk speak agent problem status received never
+where have has also because so but or his her
+""".split())
+
+
+def guess_language(text: str) -> str | None:
+    """Return 'pt', 'en' or None when the text does not say.
+
+    Good enough to choose between the product's two languages on short chat
+    messages; a tie or no signal returns None so the caller keeps the
+    conversation's current language.
+    """
+    words = _WORD.findall(fold(text))
+    pt = sum(1 for w in words if w in _PT)
+    en = sum(1 for w in words if w in _EN)
+    # Accented letters and 'ção'/'ões' are strong Portuguese signals.
+    if re.search(r"[ãõçáéíóúâêô]", text.lower()):
+        pt += 2
+    if pt > en:
+        return "pt"
+    if en > pt:
+        return "en"
+    return None

@@ -1,0 +1,112 @@
+"""Configuration, read from the environment (documented in .env.example)."""
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+INSECURE_DEV_SECRET = "dev-only-insecure-secret-change-me-0123456789"
+
+
+def _bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _database_url() -> str:
+    url = os.environ.get("DATABASE_URL") or f"sqlite:///{ROOT / 'var' / 'zapdesk.db'}"
+    # psycopg 3 is the installed driver.
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+class Config:
+    """Base settings. ``APP_ENV`` picks development (default) or production."""
+
+    APP_ENV = os.environ.get("APP_ENV", "development")
+    SECRET_KEY = os.environ.get("SECRET_KEY", INSECURE_DEV_SECRET)
+    SQLALCHEMY_DATABASE_URI = _database_url()
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+
+    # Public base URL Twilio uses to reach us; signatures are computed on it.
+    PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+
+    # JWT (agents: HttpOnly cookie + CSRF double submit; API clients: header)
+    JWT_SECRET_KEY = os.environ.get("JWT_SECRET_KEY") or SECRET_KEY
+    JWT_ALGORITHM = "HS256"
+    JWT_DECODE_ALGORITHMS = ["HS256"]
+    JWT_TOKEN_LOCATION = ["headers", "cookies"]
+    JWT_COOKIE_SECURE = _bool("JWT_COOKIE_SECURE", APP_ENV == "production")
+    JWT_COOKIE_SAMESITE = "Lax"
+    JWT_COOKIE_CSRF_PROTECT = True
+    JWT_CSRF_CHECK_FORM = True
+    JWT_ACCESS_TOKEN_EXPIRES = timedelta(hours=int(os.environ.get("AGENT_SESSION_HOURS", "10")))
+    JWT_ACCESS_COOKIE_PATH = "/"
+    JWT_SESSION_COOKIE = True
+    STATUS_LINK_DAYS = int(os.environ.get("STATUS_LINK_DAYS", "14"))
+
+    # Twilio
+    TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "AC" + "0" * 32)
+    TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "dev-twilio-auth-token")
+    TWILIO_WHATSAPP_FROM = os.environ.get("TWILIO_WHATSAPP_FROM", "whatsapp:+14155238886")
+    # Empty means the real Twilio API; development points it at the built-in fake.
+    TWILIO_API_BASE_URL = os.environ.get("TWILIO_API_BASE_URL", "")
+
+    # Mail (Flask-Mail)
+    MAIL_SERVER = os.environ.get("MAIL_SERVER", "127.0.0.1")
+    MAIL_PORT = int(os.environ.get("MAIL_PORT", "8025"))
+    MAIL_USE_TLS = _bool("MAIL_USE_TLS")
+    MAIL_USE_SSL = _bool("MAIL_USE_SSL")
+    MAIL_USERNAME = os.environ.get("MAIL_USERNAME") or None
+    MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD") or None
+    MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "Suporte ZapDesk <suporte@zapdesk.example>")
+    MAIL_TIMEOUT = float(os.environ.get("MAIL_TIMEOUT", "20"))
+
+    # Rasa and the worker
+    RASA_URL = os.environ.get("RASA_URL", "http://127.0.0.1:5005")
+    RASA_TIMEOUT = float(os.environ.get("RASA_TIMEOUT", "60"))
+    WORKER_POLL_SECONDS = float(os.environ.get("WORKER_POLL_SECONDS", "0.2"))
+    OUTBOX_MAX_ATTEMPTS = int(os.environ.get("OUTBOX_MAX_ATTEMPTS", "8"))
+    INBOUND_MAX_ATTEMPTS = int(os.environ.get("INBOUND_MAX_ATTEMPTS", "4"))
+
+    # Verification codes
+    VERIFICATION_CODE_TTL_MINUTES = 10
+    VERIFICATION_MAX_ATTEMPTS = 5
+
+    # Rate limits (Flask-Limiter); Redis in production via RATELIMIT_STORAGE_URI
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    RATELIMIT_HEADERS_ENABLED = True
+    LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
+
+    # Development helpers: simulator, fake Twilio API, mailbox viewer
+    DEV_TOOLS = _bool("DEV_TOOLS", APP_ENV != "production")
+    DEV_MAILDIR = os.environ.get("DEV_MAILDIR", str(ROOT / "var" / "mailbox"))
+    COMPANY_NAME = os.environ.get("COMPANY_NAME", "ZapDesk")
+
+
+class ProductionConfig(Config):
+    JWT_COOKIE_SECURE = True
+    DEV_TOOLS = False
+
+
+def check_production(config: dict) -> None:
+    """Refuse to start in production with missing or default secrets."""
+    problems = []
+    for key in ("SECRET_KEY", "JWT_SECRET_KEY"):
+        value = config.get(key) or ""
+        if value == INSECURE_DEV_SECRET or len(value) < 32:
+            problems.append(f"{key} must be set to a random value of at least 32 characters")
+    if config.get("TWILIO_AUTH_TOKEN") in (None, "", "dev-twilio-auth-token"):
+        problems.append("TWILIO_AUTH_TOKEN must be set")
+    if config.get("PUBLIC_BASE_URL", "").startswith("http://127.0.0.1"):
+        problems.append("PUBLIC_BASE_URL must be the public https URL Twilio calls")
+    if config.get("DEV_TOOLS"):
+        problems.append("DEV_TOOLS must be off in production")
+    if problems:
+        raise RuntimeError("Refusing to start in production: " + "; ".join(problems))

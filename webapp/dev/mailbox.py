@@ -1,0 +1,44 @@
+"""The development mailbox: what the local SMTP catcher received."""
+from __future__ import annotations
+
+import mailbox
+import re
+from email import policy
+from email.parser import BytesParser
+from pathlib import Path
+
+from flask import abort, current_app, render_template
+
+from . import bp
+
+URL = re.compile(r"https?://[^\s<>\"]+")
+
+
+def _box() -> mailbox.Maildir:
+    path = Path(current_app.config["DEV_MAILDIR"])
+    path.mkdir(parents=True, exist_ok=True)
+    return mailbox.Maildir(path, factory=None, create=True)
+
+
+def _parse(raw) -> dict:
+    msg = BytesParser(policy=policy.default).parsebytes(raw.as_bytes())
+    text = msg.get_body(preferencelist=("plain",))
+    body = text.get_content() if text else ""
+    return {"subject": msg["subject"], "to": msg["to"], "from": msg["from"], "date": msg["date"],
+            "body": body, "links": URL.findall(body)}
+
+
+@bp.get("/mailbox")
+def mailbox_index():
+    box = _box()
+    # Maildir keys begin with the delivery time, so newest first is a reverse sort.
+    items = [(key, _parse(box[key])) for key in sorted(box.keys(), reverse=True)]
+    return render_template("dev/mailbox.html", items=items)
+
+
+@bp.get("/mailbox/<key>")
+def mailbox_message(key):
+    box = _box()
+    if key not in box:
+        abort(404)
+    return render_template("dev/mail.html", key=key, mail=_parse(box[key]))

@@ -1,0 +1,10 @@
+"""Database models. Models hold state and invariants; services commit."""
+from .base import utcnow
+from .people import Agent, Customer, VerificationCode
+from .messaging import Conversation, Message, Outbox, SimulatedMessage
+from .tickets import Ticket, TicketEvent, TicketStatus, InvalidTransition
+
+__all__ = [
+    "utcnow", "Agent", "Customer", "VerificationCode", "Conversation", "Message", "Outbox",
+    "SimulatedMessage", "Ticket", "TicketEvent", "TicketStatus", "InvalidTransition",
+]

@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from .base import UTCDateTime, utcnow
+
+
+class Conversation(db.Model):
+    """The WhatsApp thread with one customer (one per customer and channel)."""
+
+    __tablename__ = "conversations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), unique=True)
+    address: Mapped[str] = mapped_column(String(40))  # whatsapp:+E164
+    # When set, a person owns the conversation and the bot stays silent.
+    handoff_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", use_alter=True, name="fk_conversations_handoff_ticket"))
+    last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    customer = relationship("Customer")
+    messages = relationship("Message", back_populates="conversation", lazy="dynamic",
+                            order_by="Message.id")
+
+    @property
+    def rasa_sender_id(self) -> str:
+        return self.customer.phone_key
+
+
+class Message(db.Model):
+    """Every WhatsApp message, in and out: the full history of a conversation."""
+
+    __tablename__ = "messages"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    direction: Mapped[str] = mapped_column(String(3))  # in | out
+    author: Mapped[str] = mapped_column(String(10))  # customer | bot | agent | system
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    body: Mapped[str] = mapped_column(Text, default="")
+    media: Mapped[list] = mapped_column(JSON, default=list)
+    location: Mapped[dict | None] = mapped_column(JSON)
+    # Inbound: Twilio's MessageSid, unique so a retried delivery is a no-op.
+    provider_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Outbound from the UI: the form's idempotency key, so a double submit sends once.
+    client_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Inbound: received -> processed | failed. Outbound: queued -> sent -> delivered -> read | failed
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(Text)
+    language: Mapped[str | None] = mapped_column(String(5))
+    raw: Mapped[dict | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    conversation = relationship("Conversation", back_populates="messages")
+    agent = relationship("Agent")
+    parts = relationship("Outbox", back_populates="message", order_by="Outbox.id")
+
+    __table_args__ = (Index("ix_messages_inbound_queue", "direction", "status", "id"),)
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "direction": self.direction,
+            "author": self.author,
+            "body": self.body,
+            "media": self.media or [],
+            "status": self.status,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+# Delivery statuses only move forward (a late 'sent' never overwrites 'delivered').
+DELIVERY_RANK = {"pending": 0, "sending": 1, "queued": 2, "accepted": 2, "sent": 3,
+                 "delivered": 4, "read": 5, "undelivered": 6, "failed": 6, "dead": 6}
+
+
+class Outbox(db.Model):
+    """One unit of outbound work: a WhatsApp message part or an email."""
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(10))  # whatsapp | email
+    # Messages to the same recipient are sent strictly in id order.
+    recipient: Mapped[str] = mapped_column(String(254), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
+    subject: Mapped[str | None] = mapped_column(String(255))
+    body: Mapped[str] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)
+    # pending -> sending -> sent (-> delivered -> read) | failed (retry later) | dead
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    provider_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    message = relationship("Message", back_populates="parts")
+
+    __table_args__ = (Index("ix_outbox_queue", "status", "next_attempt_at"),)
+
+    def advance(self, status: str) -> bool:
+        """Move the delivery status forward only; returns whether it changed."""
+        if DELIVERY_RANK.get(status, -1) > DELIVERY_RANK.get(self.status, -1):
+            self.status = status
+            return True
+        return False
+
+
+class SimulatedMessage(db.Model):
+    """The simulated phone: what it sent, and what the fake Twilio API delivered to it."""
+
+    __tablename__ = "dev_simulated_messages"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sid: Mapped[str] = mapped_column(String(64), unique=True)
+    direction: Mapped[str] = mapped_column(String(3), default="out")  # in: typed in the simulator
+    to: Mapped[str] = mapped_column(String(40), index=True)
+    from_: Mapped[str] = mapped_column("from_addr", String(40))
+    body: Mapped[str] = mapped_column(Text, default="")
+    content_sid: Mapped[str | None] = mapped_column(String(64))
+    status_callback: Mapped[str | None] = mapped_column(Text)
+    callback_sent: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

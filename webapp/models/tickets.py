@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from .base import UTCDateTime, utcnow
+
+
+class InvalidTransition(ValueError):
+    """A status change the workflow does not allow."""
+
+
+class TicketStatus:
+    NEW = "new"
+    OPEN = "open"
+    PENDING = "pending"  # waiting for the customer
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+    ALL = (NEW, OPEN, PENDING, RESOLVED, CLOSED)
+    ACTIVE = (NEW, OPEN, PENDING)
+    TRANSITIONS = {
+        NEW: {OPEN, PENDING, RESOLVED, CLOSED},
+        OPEN: {PENDING, RESOLVED, CLOSED},
+        PENDING: {OPEN, RESOLVED, CLOSED},
+        RESOLVED: {OPEN, CLOSED},
+        CLOSED: {OPEN},
+    }
+
+
+class Ticket(db.Model):
+    __tablename__ = "tickets"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"))
+    # The first conversation message that belongs to the story of this ticket.
+    context_from_message_id: Mapped[int | None] = mapped_column(Integer)
+    subject: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    category: Mapped[str | None] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(12), default=TicketStatus.NEW, index=True)
+    priority: Mapped[str] = mapped_column(String(10), default="normal")
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    source: Mapped[str] = mapped_column(String(12), default="whatsapp")
+    idempotency_key: Mapped[str | None] = mapped_column(String(80), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    customer = relationship("Customer", back_populates="tickets")
+    assignee = relationship("Agent")
+    events = relationship("TicketEvent", back_populates="ticket", order_by="TicketEvent.id",
+                          lazy="dynamic")
+
+    @property
+    def number(self) -> int:
+        return self.id
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in TicketStatus.ACTIVE
+
+    def change_status(self, new_status: str) -> str:
+        """Apply a validated transition; returns the old status."""
+        if new_status not in TicketStatus.ALL:
+            raise InvalidTransition(f"unknown status '{new_status}'")
+        if new_status not in TicketStatus.TRANSITIONS[self.status]:
+            raise InvalidTransition(f"a ticket cannot go from '{self.status}' to '{new_status}'")
+        old, self.status = self.status, new_status
+        return old
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "number": self.number,
+            "customer_id": self.customer_id,
+            "subject": self.subject,
+            "description": self.description,
+            "category": self.category,
+            "status": self.status,
+            "priority": self.priority,
+            "assignee_id": self.assignee_id,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+
+class TicketEvent(db.Model):
+    """The ticket timeline: created, status changes, replies, internal notes."""
+
+    __tablename__ = "ticket_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # created | status | reply | note | handoff
+    actor_type: Mapped[str] = mapped_column(String(10))  # agent | customer | bot | system
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    body: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+    public: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    ticket = relationship("Ticket", back_populates="events")
+    agent = relationship("Agent")

@@ -1,0 +1,1 @@
+"""Use cases. Only this package commits; routes and the worker call it."""

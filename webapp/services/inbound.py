@@ -1,0 +1,165 @@
+"""Inbound WhatsApp messages: stored by the webhook, processed by the worker."""
+from __future__ import annotations
+
+import logging
+
+from flask import current_app
+from sqlalchemy.exc import IntegrityError
+
+from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.text import guess_language
+from bot.twilio_whatsapp import InboundMessage
+from ..extensions import db
+from ..models import Conversation, Message, Ticket, TicketEvent, TicketStatus, utcnow
+from . import customers, outbox
+from .texts import render_text
+
+log = logging.getLogger(__name__)
+
+
+def store(inbound: InboundMessage) -> tuple[Message, bool]:
+    """Store a webhook's message; returns (message, is_new). A MessageSid seen
+    before is not stored again."""
+    existing = db.session.scalar(db.select(Message).filter_by(provider_sid=inbound.sid))
+    if existing is not None:
+        return existing, False
+    conversation = customers.get_or_create_for_whatsapp(inbound.from_, inbound.wa_id, inbound.profile_name)
+    location = None
+    if inbound.latitude is not None and inbound.longitude is not None:
+        location = {"latitude": inbound.latitude, "longitude": inbound.longitude,
+                    "address": inbound.address, "label": inbound.label}
+    message = Message(
+        conversation=conversation, direction="in", author="customer", body=inbound.body,
+        media=[{"url": m.url, "content_type": m.content_type} for m in inbound.media],
+        location=location, provider_sid=inbound.sid, status="received",
+        ticket_id=conversation.handoff_ticket_id,
+    )
+    conversation.last_inbound_at = utcnow()
+    db.session.add(message)
+    try:
+        db.session.commit()
+    except IntegrityError:  # the same delivery, stored concurrently
+        db.session.rollback()
+        existing = db.session.scalar(db.select(Message).filter_by(provider_sid=inbound.sid))
+        if existing is None:
+            raise
+        return existing, False
+    return message, True
+
+
+def process_due(rasa: RasaClient, limit: int = 50) -> int:
+    """Process received messages in id order; a conversation whose earlier
+    message is waiting for a retry holds its later ones back."""
+    now = utcnow()
+    rows = db.session.scalars(
+        db.select(Message).where(Message.direction == "in", Message.status == "received")
+        .order_by(Message.id).limit(limit)
+    ).all()
+    blocked: set[int] = set()
+    done = 0
+    for message in rows:
+        if message.conversation_id in blocked:
+            continue
+        if message.next_attempt_at and message.next_attempt_at > now:
+            blocked.add(message.conversation_id)
+            continue
+        if process_one(message, rasa):
+            done += 1
+        else:
+            blocked.add(message.conversation_id)
+    return done
+
+
+def rasa_text(message: Message) -> str:
+    """The text Rasa sees. Customer text never starts with '/', which Rasa
+    would read as an intent injected by the caller."""
+    text = (message.body or "").strip()
+    if not text and (message.media or message.location):
+        return "/share_media"
+    return text.lstrip("/").strip() or "/empty_message"
+
+
+def process_one(message: Message, rasa: RasaClient) -> bool:
+    conversation: Conversation = message.conversation
+    customer = conversation.customer
+    if conversation.handoff_ticket_id:
+        # A person owns the conversation: the bot stays silent.
+        message.ticket_id = conversation.handoff_ticket_id
+        message.status = "processed"
+        message.processed_at = utcnow()
+        db.session.add(TicketEvent(ticket_id=conversation.handoff_ticket_id, kind="customer_message",
+                                   actor_type="customer", body=message.body, public=True))
+        db.session.commit()
+        return True
+    guessed = guess_language(message.body or "")
+    if guessed and not customer.language_chosen:
+        customer.language = guessed
+    message.language = customer.language
+    metadata = {
+        "language": customer.language,
+        "profile_name": customer.profile_name,
+        "media": message.media or [],
+        "location": message.location,
+    }
+    try:
+        replies = rasa.send(conversation.rasa_sender_id, rasa_text(message), metadata)
+    except RasaUnavailable as exc:
+        return _rasa_failed(message, str(exc))
+    for reply in replies:
+        text = reply.text or ""
+        if reply.image:
+            text = f"{text}\n{reply.image}".strip()
+        if text:
+            outbox.queue_whatsapp(conversation, text, author="bot")
+    message.status = "processed"
+    message.processed_at = utcnow()
+    db.session.commit()
+    return True
+
+
+def _rasa_failed(message: Message, error: str) -> bool:
+    message.attempts += 1
+    message.error = error[:2000]
+    log.warning("Rasa failed for message %s (attempt %s): %s", message.id, message.attempts, error)
+    if message.attempts < current_app.config["INBOUND_MAX_ATTEMPTS"]:
+        message.next_attempt_at = utcnow() + outbox.backoff(message.attempts)
+        db.session.commit()
+        return False
+    # The assistant is down: hand the conversation to people rather than stay silent.
+    ticket = handoff(message.conversation, reason="assistant_unavailable", commit=False)
+    message.status = "failed"
+    message.ticket_id = ticket.id
+    message.processed_at = utcnow()
+    db.session.commit()
+    return True
+
+
+def handoff(conversation: Conversation, *, reason: str, note: str | None = None,
+            commit: bool = True, announce: bool = True) -> Ticket:
+    """Give the conversation to people: reuse the customer's active ticket or open one."""
+    customer = conversation.customer
+    ticket = db.session.scalar(
+        db.select(Ticket).where(Ticket.customer_id == customer.id,
+                                Ticket.status.in_(TicketStatus.ACTIVE)).order_by(Ticket.id.desc()).limit(1))
+    if ticket is None:
+        subject = render_text("handoff_subject", customer.language)
+        ticket = Ticket(customer=customer, subject=subject, conversation_id=conversation.id,
+                        source="handoff")
+        db.session.add(ticket)
+        db.session.flush()
+        db.session.add(TicketEvent(ticket=ticket, kind="created", actor_type="bot", public=True,
+                                   data={"subject": subject}))
+    conversation.handoff_ticket_id = ticket.id
+    db.session.add(TicketEvent(ticket=ticket, kind="handoff", actor_type="bot", body=note,
+                               data={"reason": reason}))
+    if announce:  # when the assistant hands off, it says so itself
+        outbox.queue_whatsapp(conversation, render_text("handoff", customer.language, ticket=ticket),
+                              author="system", ticket_id=ticket.id)
+    if commit:
+        db.session.commit()
+    return ticket
+
+
+def hand_back(conversation: Conversation) -> None:
+    conversation.handoff_ticket_id = None
+    db.session.commit()

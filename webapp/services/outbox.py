@@ -1,0 +1,146 @@
+"""The persistent outbox: every WhatsApp message and email leaves through it.
+
+Queuing functions add rows to the caller's transaction (they never commit),
+so a message is recorded together with whatever caused it. ``dispatch_due``
+sends what is due, strictly in order per recipient, with retries.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from flask import current_app
+from flask_mail import Message as MailMessage
+
+from bot.text import split_message
+from bot.twilio_whatsapp import SendError, TwilioSender
+from ..extensions import db, mail
+from ..models import Conversation, Message, Outbox, utcnow
+
+log = logging.getLogger(__name__)
+
+
+def queue_whatsapp(conversation: Conversation, body: str, *, author: str, agent_id: int | None = None,
+                   ticket_id: int | None = None, client_key: str | None = None) -> Message:
+    """Record an outbound WhatsApp message and its parts (under 1600 chars each)."""
+    message = Message(conversation=conversation, direction="out", author=author, agent_id=agent_id,
+                      ticket_id=ticket_id, body=body, status="queued", client_key=client_key)
+    db.session.add(message)
+    for part in split_message(body):
+        db.session.add(Outbox(channel="whatsapp", recipient=conversation.address, message=message,
+                              body=part))
+    return message
+
+
+def queue_email(to: str, subject: str, text: str, html: str | None = None) -> Outbox:
+    row = Outbox(channel="email", recipient=to, subject=subject, body=text, html=html)
+    db.session.add(row)
+    return row
+
+
+def backoff(attempts: int) -> timedelta:
+    """Exponential backoff: 2, 4, 8 ... seconds, capped at 10 minutes."""
+    return timedelta(seconds=min(2 ** attempts, 600))
+
+
+def make_sender() -> TwilioSender:
+    cfg = current_app.config
+    return TwilioSender(cfg["TWILIO_ACCOUNT_SID"], cfg["TWILIO_AUTH_TOKEN"],
+                        api_base_url=cfg["TWILIO_API_BASE_URL"] or None)
+
+
+def dispatch_due(sender: TwilioSender | None = None, limit: int = 100) -> int:
+    """Send due outbox rows in id order; a recipient whose earlier row is not
+    sent yet waits, so parts and replies never overtake each other."""
+    now = utcnow()
+    rows = db.session.scalars(
+        db.select(Outbox).where(Outbox.status.in_(("pending", "failed")))
+        .order_by(Outbox.id).limit(limit)
+    ).all()
+    blocked: set[str] = set()
+    sent = 0
+    for row in rows:
+        if row.recipient in blocked:
+            continue
+        if row.next_attempt_at > now:
+            blocked.add(row.recipient)
+            continue
+        if _send_one(row, sender):
+            sent += 1
+        else:
+            blocked.add(row.recipient)
+    return sent
+
+
+def _send_one(row: Outbox, sender: TwilioSender | None) -> bool:
+    cfg = current_app.config
+    # Mark as sending first: a crash mid-send leaves a visible 'sending' row
+    # rather than a silent resend.
+    row.status = "sending"
+    row.attempts += 1
+    db.session.commit()
+    try:
+        if row.channel == "whatsapp":
+            sender = sender or make_sender()
+            result = sender.send(from_=cfg["TWILIO_WHATSAPP_FROM"], to=row.recipient, body=row.body,
+                                 status_callback=cfg["PUBLIC_BASE_URL"] + "/webhooks/twilio/status")
+            row.provider_id = result.sid
+        else:
+            _send_email(row)
+    except SendError as exc:
+        return _failed(row, str(exc), exc.transient)
+    except Exception as exc:  # SMTP errors and timeouts are transient
+        return _failed(row, f"{exc.__class__.__name__}: {exc}", True)
+    row.status = "sent"
+    row.sent_at = utcnow()
+    row.last_error = None
+    _refresh_message_status(row.message)
+    db.session.commit()
+    return True
+
+
+def _failed(row: Outbox, error: str, transient: bool) -> bool:
+    row.last_error = error[:2000]
+    if transient and row.attempts < current_app.config["OUTBOX_MAX_ATTEMPTS"]:
+        row.status = "failed"
+        row.next_attempt_at = utcnow() + backoff(row.attempts)
+    else:
+        row.status = "dead"
+    log.warning("outbox %s %s attempt %s: %s", row.id, row.status, row.attempts, error)
+    _refresh_message_status(row.message)
+    db.session.commit()
+    return False
+
+
+def _send_email(row: Outbox) -> None:
+    msg = MailMessage(subject=row.subject, recipients=[row.recipient], body=row.body, html=row.html)
+    mail.send(msg)
+
+
+def _refresh_message_status(message: Message | None) -> None:
+    """A message's status is that of its least advanced part; a dead part fails it."""
+    if message is None:
+        return
+    statuses = [p.status for p in message.parts]
+    if any(s in ("dead", "undelivered") for s in statuses):
+        message.status = "failed"
+        message.error = next((p.last_error for p in message.parts if p.last_error), None)
+    elif all(s in ("sent", "delivered", "read") for s in statuses):
+        order = ["sent", "delivered", "read"]
+        message.status = min(statuses, key=order.index)
+    else:
+        message.status = "queued"
+
+
+def record_delivery_status(provider_id: str, status: str, error_code: str | None = None) -> bool:
+    """Apply a Twilio status callback; statuses only move forward."""
+    row = db.session.scalar(db.select(Outbox).filter_by(provider_id=provider_id))
+    if row is None:
+        return False
+    changed = row.advance(status)
+    if changed and error_code:
+        row.last_error = f"Twilio error {error_code}"
+    if changed:
+        _refresh_message_status(row.message)
+    db.session.commit()
+    return changed

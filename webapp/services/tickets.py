@@ -1,0 +1,170 @@
+"""Tickets: creation (idempotent), status workflow, replies and notes."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.exc import IntegrityError
+
+from ..extensions import db
+from ..models import (Agent, Conversation, Customer, InvalidTransition, Message, Ticket,
+                      TicketEvent, TicketStatus, utcnow)
+from . import outbox
+from .errors import Conflict, Invalid, NotFound
+from .texts import render_email, render_text
+from .tokens import status_url
+
+CATEGORIES = ("order", "delivery", "payment", "product", "account", "other")
+SUBJECT_MAX = 200
+DESCRIPTION_MAX = 5000
+# Conversation messages this far back before a ticket belong to its story.
+CONTEXT_WINDOW = timedelta(hours=24)
+
+
+def get(ticket_id: int) -> Ticket:
+    ticket = db.session.get(Ticket, ticket_id)
+    if ticket is None:
+        raise NotFound("ticket not found")
+    return ticket
+
+
+def create(customer: Customer, subject: str, description: str, *, category: str | None = None,
+           idempotency_key: str | None = None, conversation: Conversation | None = None) -> tuple[Ticket, bool]:
+    """Open a ticket; returns (ticket, created). A repeated idempotency key
+    returns the first ticket instead of opening a second one."""
+    subject = " ".join((subject or "").split())
+    description = (description or "").strip()
+    if not subject:
+        raise Invalid("a subject is required", field="subject")
+    if len(subject) > SUBJECT_MAX:
+        subject = subject[: SUBJECT_MAX - 1] + "…"
+    if len(description) > DESCRIPTION_MAX:
+        raise Invalid(f"the description is limited to {DESCRIPTION_MAX} characters", field="description")
+    if category is not None and category not in CATEGORIES:
+        raise Invalid("unknown category", field="category")
+    if idempotency_key:
+        existing = db.session.scalar(db.select(Ticket).filter_by(idempotency_key=idempotency_key))
+        if existing is not None:
+            if existing.customer_id != customer.id:
+                raise Conflict("idempotency key already used")
+            return existing, False
+    if conversation is None:
+        conversation = db.session.scalar(db.select(Conversation).filter_by(customer_id=customer.id))
+    context_from = None
+    if conversation is not None:
+        context_from = db.session.scalar(
+            db.select(db.func.min(Message.id)).where(
+                Message.conversation_id == conversation.id,
+                Message.created_at >= utcnow() - CONTEXT_WINDOW))
+    ticket = Ticket(customer=customer, subject=subject, description=description, category=category,
+                    idempotency_key=idempotency_key,
+                    conversation_id=conversation.id if conversation else None,
+                    context_from_message_id=context_from)
+    db.session.add(ticket)
+    try:
+        db.session.flush()
+    except IntegrityError:  # the same key, committed by a concurrent request
+        db.session.rollback()
+        existing = db.session.scalar(db.select(Ticket).filter_by(idempotency_key=idempotency_key))
+        if existing is None:
+            raise
+        return existing, False
+    db.session.add(TicketEvent(ticket=ticket, kind="created", actor_type="customer", public=True,
+                               data={"subject": subject}))
+    if customer.verified:
+        subject_line, text, html = render_email(
+            "ticket_created", customer.language, ticket=ticket, customer=customer,
+            url=status_url(ticket.id))
+        outbox.queue_email(customer.email, subject_line, text, html)
+    db.session.commit()
+    return ticket, True
+
+
+def for_customer(customer: Customer, active_only: bool = True) -> list[Ticket]:
+    query = db.select(Ticket).filter_by(customer_id=customer.id).order_by(Ticket.id.desc())
+    if active_only:
+        query = query.where(Ticket.status.in_(TicketStatus.ACTIVE + (TicketStatus.RESOLVED,)))
+    return list(db.session.scalars(query))
+
+
+def change_status(ticket: Ticket, new_status: str, agent: Agent | None, *, notify: bool = True) -> Ticket:
+    if new_status == ticket.status:
+        return ticket
+    try:
+        old = ticket.change_status(new_status)
+    except InvalidTransition as exc:
+        raise Invalid(str(exc), field="status") from exc
+    db.session.add(TicketEvent(ticket=ticket, kind="status", actor_type="agent" if agent else "system",
+                               agent_id=agent.id if agent else None, public=True,
+                               data={"from": old, "to": new_status}))
+    if notify:
+        _notify_customer(ticket, "status_changed", old=old)
+    db.session.commit()
+    return ticket
+
+
+def reply(ticket: Ticket, agent: Agent, body: str, client_key: str | None = None) -> Message:
+    """An agent's public reply: recorded on the ticket and sent on WhatsApp."""
+    body = (body or "").strip()
+    if not body:
+        raise Invalid("the reply is empty", field="body")
+    if client_key:
+        existing = db.session.scalar(db.select(Message).filter_by(client_key=client_key))
+        if existing is not None:
+            return existing
+    conversation = _conversation_of(ticket)
+    message = outbox.queue_whatsapp(conversation, body, author="agent", agent_id=agent.id,
+                                    ticket_id=ticket.id, client_key=client_key)
+    db.session.add(TicketEvent(ticket=ticket, kind="reply", actor_type="agent", agent_id=agent.id,
+                               body=body, public=True))
+    if ticket.status == TicketStatus.NEW:
+        ticket.change_status(TicketStatus.OPEN)
+    if ticket.assignee_id is None:
+        ticket.assignee_id = agent.id
+    try:
+        db.session.commit()
+    except IntegrityError:  # a concurrent double submit with the same key
+        db.session.rollback()
+        return db.session.scalar(db.select(Message).filter_by(client_key=client_key))
+    return message
+
+
+def add_note(ticket: Ticket, agent: Agent, body: str) -> TicketEvent:
+    body = (body or "").strip()
+    if not body:
+        raise Invalid("the note is empty", field="body")
+    event = TicketEvent(ticket=ticket, kind="note", actor_type="agent", agent_id=agent.id, body=body,
+                        public=False)
+    db.session.add(event)
+    db.session.commit()
+    return event
+
+
+def _conversation_of(ticket: Ticket) -> Conversation:
+    conversation = None
+    if ticket.conversation_id:
+        conversation = db.session.get(Conversation, ticket.conversation_id)
+    if conversation is None:
+        conversation = db.session.scalar(db.select(Conversation).filter_by(customer_id=ticket.customer_id))
+    if conversation is None:
+        raise Invalid("this customer has no WhatsApp conversation")
+    return conversation
+
+
+def _notify_customer(ticket: Ticket, template: str, **context) -> None:
+    customer = ticket.customer
+    text = render_text(template, customer.language, ticket=ticket, customer=customer, **context)
+    outbox.queue_whatsapp(_conversation_of(ticket), text, author="system", ticket_id=ticket.id)
+
+
+def conversation_messages(ticket: Ticket) -> list[Message]:
+    """The WhatsApp messages that belong to this ticket's story."""
+    if not ticket.conversation_id:
+        return []
+    query = db.select(Message).filter_by(conversation_id=ticket.conversation_id).order_by(Message.id)
+    if ticket.context_from_message_id:
+        query = query.where(Message.id >= ticket.context_from_message_id)
+    return list(db.session.scalars(query))
+
+
+def public_timeline(ticket: Ticket) -> list[TicketEvent]:
+    return list(ticket.events.filter_by(public=True))
