@@ -2,7 +2,6 @@
 a live HTTP server for the fake Twilio API, and a real SMTP server."""
 from __future__ import annotations
 
-import mailbox
 import os
 import threading
 from email import policy
@@ -63,6 +62,7 @@ def app(database_url, smtp_port, maildir):
         "MAIL_SERVER": "127.0.0.1",
         "MAIL_PORT": smtp_port,
         "MAIL_TIMEOUT": 5,
+        "MAIL_SUPPRESS_SEND": False,  # Flask-Mail suppresses when TESTING; we use a real SMTP server
         "DEV_MAILDIR": str(maildir),
         "FAKE_TWILIO_CALLBACKS": False,
         "LOGIN_RATE_LIMIT": "1000 per minute",
@@ -131,11 +131,11 @@ class Inbox:
         self.path = path
 
     def messages(self):
-        box = mailbox.Maildir(str(self.path), create=True)
+        box = mailcatcher.open_maildir(self.path)
         return [BytesParser(policy=policy.default).parsebytes(box[k].as_bytes()) for k in sorted(box.keys())]
 
     def clear(self):
-        box = mailbox.Maildir(str(self.path), create=True)
+        box = mailcatcher.open_maildir(self.path)
         for key in list(box.keys()):
             box.remove(key)
 

@@ -10,7 +10,8 @@ from flask_jwt_extended import current_user, set_access_cookies, unset_jwt_cooki
 from ..auth import agent_required, agent_token, csrf_token
 from ..extensions import db, limiter
 from ..models import Conversation, Customer, Message, Ticket, TicketStatus
-from ..services import agents, tickets
+from ..services import agents
+from ..services import tickets as ticket_service
 from ..services.errors import DomainError
 from ..services.texts import STATUS_LABELS
 
@@ -78,7 +79,7 @@ def tickets():
 @agent_required()
 def ticket(ticket_id):
     ticket = db.session.get(Ticket, ticket_id) or abort(404)
-    return _render("agent/ticket.html", ticket=ticket, messages=tickets.conversation_messages(ticket),
+    return _render("agent/ticket.html", ticket=ticket, messages=ticket_service.conversation_messages(ticket),
                    events=list(ticket.events), reply_key=secrets.token_urlsafe(16))
 
 
@@ -94,20 +95,20 @@ def _act(ticket_id: int, action):
 @bp.post("/tickets/<int:ticket_id>/reply")
 @agent_required()
 def reply(ticket_id):
-    return _act(ticket_id, lambda t: tickets.reply(t, current_user, request.form.get("body", ""),
+    return _act(ticket_id, lambda t: ticket_service.reply(t, current_user, request.form.get("body", ""),
                                                    client_key=request.form.get("reply_key") or None))
 
 
 @bp.post("/tickets/<int:ticket_id>/note")
 @agent_required()
 def note(ticket_id):
-    return _act(ticket_id, lambda t: tickets.add_note(t, current_user, request.form.get("body", "")))
+    return _act(ticket_id, lambda t: ticket_service.add_note(t, current_user, request.form.get("body", "")))
 
 
 @bp.post("/tickets/<int:ticket_id>/status")
 @agent_required()
 def status(ticket_id):
-    return _act(ticket_id, lambda t: tickets.change_status(t, request.form.get("status", ""), current_user))
+    return _act(ticket_id, lambda t: ticket_service.change_status(t, request.form.get("status", ""), current_user))
 
 
 @bp.get("/customers/<int:customer_id>")

@@ -1,23 +1,21 @@
 """The development mailbox: what the local SMTP catcher received."""
 from __future__ import annotations
 
-import mailbox
+import mailbox  # noqa: F401  (type of _box)
 import re
 from email import policy
 from email.parser import BytesParser
-from pathlib import Path
 
 from flask import abort, current_app, render_template
 
 from . import bp
+from .mailcatcher import open_maildir
 
 URL = re.compile(r"https?://[^\s<>\"]+")
 
 
 def _box() -> mailbox.Maildir:
-    path = Path(current_app.config["DEV_MAILDIR"])
-    path.mkdir(parents=True, exist_ok=True)
-    return mailbox.Maildir(path, factory=None, create=True)
+    return open_maildir(current_app.config["DEV_MAILDIR"])
 
 
 def _parse(raw) -> dict:

@@ -13,10 +13,17 @@ from pathlib import Path
 from aiosmtpd.controller import Controller
 
 
+def open_maildir(path: str | Path) -> mailbox.Maildir:
+    """A Maildir at ``path``, creating its tmp/new/cur folders even when the
+    folder itself already exists (mailbox only creates them for a new folder)."""
+    for sub in ("tmp", "new", "cur"):
+        (Path(path) / sub).mkdir(parents=True, exist_ok=True)
+    return mailbox.Maildir(str(path), factory=None, create=False)
+
+
 class MaildirHandler:
     def __init__(self, path: str | Path):
-        Path(path).mkdir(parents=True, exist_ok=True)
-        self.box = mailbox.Maildir(str(path), create=True)
+        self.box = open_maildir(path)
         self.lock = threading.Lock()
 
     async def handle_DATA(self, server, session, envelope):
