@@ -41,6 +41,8 @@ def fold(text: str) -> str:
 
 
 _WORD = re.compile(r"[a-z']+")
+# Addresses say nothing about the language ('.com' is not Portuguese 'com').
+_ADDRESS = re.compile(r"\S+@\S+|https?://\S+|www\.\S+", re.I)
 # Function words and support vocabulary that are frequent in one language and
 # rare in the other. Accents are folded first, so 'não' and 'nao' both count.
 _PT = set("""
@@ -67,6 +69,7 @@ def guess_language(text: str) -> str | None:
     messages; a tie or no signal returns None so the caller keeps the
     conversation's current language.
     """
+    text = _ADDRESS.sub(" ", text)
     words = _WORD.findall(fold(text))
     pt = sum(1 for w in words if w in _PT)
     en = sum(1 for w in words if w in _EN)

@@ -35,6 +35,9 @@ def test_a_word_longer_than_the_limit_is_cut():
     ("what is the status of my ticket?", "en"),
     ("ok", None),
     ("👍", None),
+    ("john@example.com", None),
+    ("meu email é john@example.com", "pt"),
+    ("please check https://shop.com.br/pedido", "en"),
 ])
 def test_guess_language(text, lang):
     assert guess_language(text) == lang

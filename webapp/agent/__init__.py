@@ -13,14 +13,17 @@ from ..models import Conversation, Customer, Message, Ticket, TicketStatus
 from ..services import agents
 from ..services import tickets as ticket_service
 from ..services.errors import DomainError
-from ..services.texts import STATUS_LABELS
+
+# Agents see the workflow's names; customers see STATUS_LABELS (services.texts).
+AGENT_STATUS_LABELS = {"new": "New", "open": "Open", "pending": "Waiting on customer",
+                       "resolved": "Resolved", "closed": "Closed"}
 
 bp = Blueprint("agent", __name__, url_prefix="/agent")
 
 
 @bp.context_processor
 def _helpers():
-    return {"status_label": lambda s: STATUS_LABELS["en"].get(s, s),
+    return {"status_label": lambda s: AGENT_STATUS_LABELS.get(s, s),
             "transitions": TicketStatus.TRANSITIONS}
 
 

@@ -2,12 +2,14 @@
 // polls what the fake Twilio API delivered to this phone.
 (function () {
   "use strict";
+  const phoneBox = document.getElementById("phone");
+  const sendUrl = phoneBox.dataset.sendUrl;
+  const feedUrl = phoneBox.dataset.feedUrl;
   const chat = document.getElementById("chat");
   const phone = document.getElementById("sim-phone");
   const name = document.getElementById("sim-name");
   const text = document.getElementById("sim-text");
   let lastId = 0;
-  let polling = null;
 
   function render(m) {
     const li = document.createElement("li");
@@ -24,7 +26,7 @@
 
   async function poll() {
     try {
-      const r = await fetch("feed?phone=" + encodeURIComponent(phone.value) + "&after=" + lastId);
+      const r = await fetch(feedUrl + "?phone=" + encodeURIComponent(phone.value) + "&after=" + lastId);
       const data = await r.json();
       for (const m of data.messages) { render(m); lastId = Math.max(lastId, m.id); }
     } catch (e) { /* server restarting: try again on the next tick */ }
@@ -41,7 +43,7 @@
     const body = text.value;
     if (!body.trim()) return;
     text.value = "";
-    const r = await fetch("send", {
+    const r = await fetch(sendUrl, {
       method: "POST",
       headers: {"Content-Type": "application/json"},
       body: JSON.stringify({phone: phone.value, name: name.value, body: body}),
@@ -51,5 +53,5 @@
   });
   phone.addEventListener("change", restart);
   restart();
-  polling = setInterval(poll, 700);
+  setInterval(poll, 700);
 })();

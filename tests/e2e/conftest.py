@@ -1,0 +1,168 @@
+"""Starts the real system: gunicorn webapp, worker, Rasa, action server, and a
+real SMTP server (aiosmtpd) — the same processes `make run` starts."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import requests
+
+from bot.twilio_whatsapp import sign
+from webapp.dev import mailcatcher
+
+from ..conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+from devenv import system_env  # noqa: E402
+
+MODEL = ROOT / "models" / "zapdesk.tar.gz"
+AUTH_TOKEN = "e2e-twilio-auth-token"
+
+
+def _database(tmp: Path) -> str:
+    """A fresh database: a new SQLite file, or a new PostgreSQL database beside DATABASE_URL's."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        return f"sqlite:///{tmp / 'zapdesk.db'}"
+    import psycopg
+    base, _, name = url.rpartition("/")
+    e2e = f"{name}_e2e"
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{e2e}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{e2e}"')
+    return f"{base}/{e2e}"
+
+
+class System:
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+        ports = {name: free_port() for name in ("web", "rasa", "actions", "smtp")}
+        self.base = f"http://127.0.0.1:{ports['web']}"
+        self.maildir = tmp / "mailbox"
+        self.env = system_env(web_port=ports["web"], rasa_port=ports["rasa"], actions_port=ports["actions"],
+                              smtp_port=ports["smtp"], var=tmp, extra={
+                                  "DATABASE_URL": _database(tmp), "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+                                  "SECRET_KEY": "e2e-secret-key-0123456789-0123456789-abcdef",
+                                  "PYTHONWARNINGS": "ignore", "LOGIN_RATE_LIMIT": "100 per minute"})
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.smtp = mailcatcher.start(ports["smtp"], self.maildir)
+
+    def flask(self, *args) -> str:
+        out = subprocess.run([str(ROOT / ".venv/bin/flask"), "--app", "webapp.wsgi", *args], cwd=ROOT,
+                             env=self.env, check=True, capture_output=True, text=True)
+        return out.stdout.strip()
+
+    def start(self, name: str, cmd: list[str]) -> None:
+        log = open(self.tmp / f"{name}.log", "w")
+        self.procs[name] = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+
+    def up(self) -> None:
+        self.flask("db", "upgrade")
+        self.flask("create-agent", "--email", "ana@example.com", "--name", "Ana", "--password",
+                   "correct horse battery")
+        self.env["WEBAPP_SERVICE_TOKEN"] = self.flask("service-token").splitlines()[-1]
+        env = self.env
+        self.start("web", [str(ROOT / ".venv/bin/gunicorn"), "--workers", "1", "--threads", "8",
+                           "--bind", f"127.0.0.1:{env['WEB_PORT']}", "webapp.wsgi:app"])
+        self.start("worker", [str(ROOT / ".venv/bin/flask"), "--app", "webapp.wsgi", "worker"])
+        self.start("actions", [str(ROOT / ".venv-rasa/bin/rasa"), "run", "actions", "--port",
+                               env["ACTIONS_PORT"], "--actions", "actions"])
+        self.start("rasa", [str(ROOT / ".venv-rasa/bin/rasa"), "run", "--interface", "127.0.0.1", "--port",
+                            env["RASA_PORT"], "--endpoints", "endpoints.yml", "--credentials",
+                            "credentials.yml", "--model", str(MODEL)])
+        self.wait_for({f"{self.base}/healthz", f"http://127.0.0.1:{env['RASA_PORT']}/",
+                       f"http://127.0.0.1:{env['ACTIONS_PORT']}/health"})
+
+    def wait_for(self, urls: set[str], timeout: float = 180) -> None:
+        deadline = time.time() + timeout
+        pending = set(urls)
+        while pending and time.time() < deadline:
+            for name, proc in self.procs.items():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited early:\n{self.log(name)}")
+            for url in list(pending):
+                try:
+                    if requests.get(url, timeout=2).status_code < 500:
+                        pending.discard(url)
+                except requests.RequestException:
+                    pass
+            time.sleep(0.5)
+        if pending:
+            raise RuntimeError(f"not ready: {pending}")
+
+    def log(self, name: str) -> str:
+        return (self.tmp / f"{name}.log").read_text(errors="replace")[-5000:]
+
+    def down(self) -> None:
+        for proc in self.procs.values():
+            proc.terminate()
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self.smtp.stop()
+
+
+class Phone:
+    """A WhatsApp user: sends signed Twilio webhooks, reads what the fake Twilio API delivered."""
+
+    def __init__(self, system: System, number: str, name: str):
+        self.system, self.number, self.name = system, number, name
+        self.seen = 0
+        self.count = 0
+
+    def send(self, text: str) -> None:
+        self.count += 1
+        url = f"{self.system.base}/webhooks/twilio/whatsapp"
+        sid = f"SM{abs(hash((self.number, self.count, time.time()))):032d}"[:34]
+        params = {"MessageSid": sid, "AccountSid": "AC" + "0" * 32, "From": f"whatsapp:{self.number}",
+                  "To": "whatsapp:+14155238886", "Body": text, "NumMedia": "0", "ProfileName": self.name,
+                  "WaId": self.number.lstrip("+"), "ApiVersion": "2010-04-01"}
+        response = requests.post(url, data=params, timeout=10,
+                                 headers={"X-Twilio-Signature": sign(AUTH_TOKEN, url, params)})
+        assert response.status_code == 200, response.text
+
+    def replies(self) -> list[str]:
+        feed = requests.get(f"{self.system.base}/dev/simulator/feed?phone={quote(self.number)}&after={self.seen}",
+                            timeout=10).json()["messages"]
+        return [m["body"] for m in feed if m["direction"] == "out"], feed
+
+    def expect(self, pattern: str, timeout: float = 45) -> str:
+        """Wait until a reply matching ``pattern`` arrives; return everything received since last time."""
+        deadline = time.time() + timeout
+        received: list[str] = []
+        while time.time() < deadline:
+            bodies, feed = self.replies()
+            if feed:
+                self.seen = max(m["id"] for m in feed)
+                received.extend(bodies)
+            text = "\n".join(received)
+            if re.search(pattern, text, re.I | re.S):
+                return text
+            time.sleep(0.3)
+        raise AssertionError(f"no reply matching {pattern!r}; got {received!r}\n"
+                             f"worker log:\n{self.system.log('worker')}\nactions log:\n{self.system.log('actions')}")
+
+    def say(self, text: str, pattern: str) -> str:
+        self.send(text)
+        return self.expect(pattern)
+
+
+@pytest.fixture(scope="session")
+def system(tmp_path_factory):
+    if not MODEL.exists():
+        pytest.fail("no trained model: run `make train` (make test does it)")
+    system = System(tmp_path_factory.mktemp("e2e"))
+    try:
+        system.up()
+        yield system
+    finally:
+        system.down()
