@@ -70,8 +70,8 @@ class ActionRegisterCustomer(Action):
     async def run(self, dispatcher, tracker, domain):
         email = tracker.get_slot("customer_email")
         try:
-            await api.call("register", tracker.sender_id, tracker.get_slot("customer_name"), email,
-                           tracker.get_slot("language") or "pt")
+            result = await api.call("register", tracker.sender_id, tracker.get_slot("customer_name"), email,
+                                    tracker.get_slot("language") or "pt")
         except api.ApiRefused as exc:
             if exc.field == "email":
                 dispatcher.utter_message(response="utter_invalid_email")
@@ -82,6 +82,10 @@ class ActionRegisterCustomer(Action):
         except api.ApiError:
             dispatcher.utter_message(response="utter_service_error")
             return [FollowupAction("action_listen")]
+        if result.get("verification") == "not_needed":
+            # Already verified with this email (e.g. a lookup failed at session
+            # start): no code was sent, so don't ask for one.
+            return [SlotSet("customer_verified", True), FollowupAction("action_verification_done")]
         dispatcher.utter_message(response="utter_code_sent")
         return [SlotSet("verification_code", None)]
 

@@ -14,8 +14,10 @@ from .registration import intent_of
 
 FORM_SLOTS = ("ticket_subject", "ticket_description", "ticket_confirm")
 # Emoji and short words that mean yes or no even when NLU is unsure.
-YES = re.compile(r"^\s*(s|sim|ok|okay|yes|y|yeah|claro|pode|isso|confirmo|👍|👌|✅)\b|^\s*(ok\s*)?👍", re.I)
-NO = re.compile(r"^\s*(n|n[aã]o|no|nope|negativo|👎|❌)\b|^\s*👎", re.I)
+# `(?!\w)`, not `\b`: after an emoji (not a word character) `\b` needs a letter next,
+# so a lone "👌", "✅" or "❌" never matched.
+YES = re.compile(r"^\s*(s|sim|ok|okay|yes|y|yeah|claro|pode|isso|confirmo|👍|👌|✅)(?!\w)|^\s*(ok\s*)?👍", re.I)
+NO = re.compile(r"^\s*(n|n[aã]o|no|nope|negativo|👎|❌)(?!\w)|^\s*👎", re.I)
 
 
 def _enough_text(value: Any, minimum: int) -> str | None:
@@ -83,6 +85,11 @@ class ActionCreateTicket(Action):
 
 
 def _number(tracker: Tracker) -> int | None:
+    # Only a status request names a ticket. After verification this action runs as a
+    # follow-up while the latest message is still the 6-digit code, which the
+    # ticket_number regex also matches.
+    if intent_of(tracker) != "check_status":
+        return None
     for entity in (tracker.latest_message or {}).get("entities") or []:
         if entity.get("entity") == "ticket_number":
             digits = re.sub(r"\D", "", str(entity.get("value", "")))

@@ -11,6 +11,8 @@ RASA_VERSION=3.6.21
 TORCH_VERSION=2.13.0
 mkdir -p var
 
+# pip warns about every local index folder this machine lacks; keep real errors only.
+quiet() { "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }; }
 log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*"; }
 
 stamp_ok() {  # stamp_ok NAME HASH -> 0 when the stamp is current
@@ -68,11 +70,11 @@ if ! stamp_ok main "$MAIN_HASH" || ! [ -x .venv/bin/python ]; then
   PY=$(pick_main_python) || { echo "Python >= 3.10 is required" >&2; exit 1; }
   log "creating .venv with $PY"
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
-  .venv/bin/python -m pip install -q --upgrade pip
+  quiet .venv/bin/python -m pip install -q --upgrade pip
   # torch first, with pip: pip takes the CPU build; a resolver that downloads
   # would fetch a multi-GB CUDA build instead.
-  .venv/bin/python -m pip install -q "torch==${TORCH_VERSION}" || .venv/bin/python -m pip install -q torch --index-url https://download.pytorch.org/whl/cpu
-  .venv/bin/python -m pip install -q -e '.[dev]'
+  quiet .venv/bin/python -m pip install -q "torch==${TORCH_VERSION}"
+  quiet .venv/bin/python -m pip install -q -e '.[dev]'
   echo "$MAIN_HASH" > var/.stamp-main
 fi
 
@@ -81,7 +83,7 @@ RASA_HASH=$(hash_of requirements-rasa.txt scripts/setup.sh)
 if ! stamp_ok rasa "$RASA_HASH" || ! [ -x .venv-rasa/bin/rasa ]; then
   RPY=$(find_rasa_python) || { install_python39_from_bullseye; RPY=$(find_rasa_python); }
   log "creating .venv-rasa with $RPY (rasa==${RASA_VERSION})"
-  .venv/bin/python -m pip install -q uv
+  quiet .venv/bin/python -m pip install -q uv
   [ -x .venv-rasa/bin/python ] || .venv/bin/python -m uv venv -q --python "$RPY" .venv-rasa
   .venv/bin/python -m uv pip install -q --python .venv-rasa/bin/python -r requirements-rasa.txt
   echo "$RASA_HASH" > var/.stamp-rasa

@@ -132,7 +132,7 @@ class Inbox:
 
     def messages(self):
         box = mailcatcher.open_maildir(self.path)
-        return [BytesParser(policy=policy.default).parsebytes(box[k].as_bytes()) for k in sorted(box.keys())]
+        return [BytesParser(policy=policy.default).parsebytes(box[k].as_bytes()) for k in mailcatcher.keys_oldest_first(box)]
 
     def clear(self):
         box = mailcatcher.open_maildir(self.path)

@@ -4,7 +4,7 @@ import re
 import pytest
 import requests
 
-from webapp.dev.mailcatcher import open_maildir
+from webapp.dev.mailcatcher import keys_oldest_first, open_maildir
 
 from .conftest import Phone
 
@@ -18,7 +18,7 @@ def latest_mail(system, pattern: str):
     deadline = time.time() + 30
     while time.time() < deadline:
         box = open_maildir(system.maildir)
-        for key in sorted(box.keys(), reverse=True):
+        for key in reversed(keys_oldest_first(box)):
             mail = BytesParser(policy=policy.default).parsebytes(box[key].as_bytes())
             if re.search(pattern, mail["Subject"]):
                 return mail

@@ -1,7 +1,7 @@
 """The development mailbox: what the local SMTP catcher received."""
 from __future__ import annotations
 
-import mailbox  # noqa: F401  (type of _box)
+import mailbox
 import re
 from email import policy
 from email.parser import BytesParser
@@ -9,7 +9,7 @@ from email.parser import BytesParser
 from flask import abort, current_app, render_template
 
 from . import bp
-from .mailcatcher import open_maildir
+from .mailcatcher import keys_oldest_first, open_maildir
 
 URL = re.compile(r"https?://[^\s<>\"]+")
 
@@ -29,8 +29,7 @@ def _parse(raw) -> dict:
 @bp.get("/mailbox")
 def mailbox_index():
     box = _box()
-    # Maildir keys begin with the delivery time, so newest first is a reverse sort.
-    items = [(key, _parse(box[key])) for key in sorted(box.keys(), reverse=True)]
+    items = [(key, _parse(box[key])) for key in reversed(keys_oldest_first(box))]
     return render_template("dev/mailbox.html", items=items)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import mailbox
+import re
 import signal
 import threading
 from pathlib import Path
@@ -19,6 +20,17 @@ def open_maildir(path: str | Path) -> mailbox.Maildir:
     for sub in ("tmp", "new", "cur"):
         (Path(path) / sub).mkdir(parents=True, exist_ok=True)
     return mailbox.Maildir(str(path), factory=None, create=False)
+
+
+def delivery_order(key: str) -> tuple:
+    """Sort key for Maildir keys ('<seconds>.M<microseconds>P<pid>Q<n>.<host>'):
+    the microseconds are not zero-padded, so plain string order is wrong."""
+    match = re.match(r"(\d+)\.M(\d+)P(\d+)Q(\d+)", key)
+    return tuple(int(g) for g in match.groups()) if match else (0, 0, 0, 0)
+
+
+def keys_oldest_first(box: mailbox.Maildir) -> list[str]:
+    return sorted(box.keys(), key=delivery_order)
 
 
 class MaildirHandler:
