@@ -34,8 +34,8 @@ test: setup ## every test: Rasa data and stories, actions, bot and webapp, end t
 	$(RASA)/rasa data validate --max-history 4 > var/validate.log 2>&1 || { cat var/validate.log; exit 1; }
 	$(MAKE) --no-print-directory test-stories test-actions test-py
 
-test-stories: ## rasa test core on tests/test_stories.yml
-	$(RASA)/rasa test core --stories tests/test_stories.yml --model $(MODEL) --out var/rasa-results --fail-on-prediction-errors
+test-stories: ## rasa test core on tests/test_stories.yml, NLU included (--e2e)
+	$(RASA)/rasa test core --e2e --stories tests/test_stories.yml --model $(MODEL) --out var/rasa-results --fail-on-prediction-errors
 
 test-actions: ## action server unit tests (in the Rasa environment)
 	cd tests/actions && ../../$(RASA)/python -m pytest -q -p no:cacheprovider .

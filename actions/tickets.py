@@ -13,11 +13,14 @@ from . import api
 from .registration import intent_of
 
 FORM_SLOTS = ("ticket_subject", "ticket_description", "ticket_confirm")
-# Emoji and short words that mean yes or no even when NLU is unsure.
-# `(?!\w)`, not `\b`: after an emoji (not a word character) `\b` needs a letter next,
-# so a lone "👌", "✅" or "❌" never matched.
-YES = re.compile(r"^\s*(s|sim|ok|okay|yes|y|yeah|claro|pode|isso|confirmo|👍|👌|✅)(?!\w)|^\s*(ok\s*)?👍", re.I)
-NO = re.compile(r"^\s*(n|n[aã]o|no|nope|negativo|👎|❌)(?!\w)|^\s*👎", re.I)
+# The words and emoji that confirm. NLU alone is not trusted here: keyboard-mash
+# such as "plok" can come out as a confident `affirm`, and a wrong yes opens a ticket.
+# `(?!\w)`, not `\b`: after an emoji (not a word character) `\b` would need a letter.
+YES = re.compile(
+    r"^\s*(s|sim|ok|okay|yes|y|yeah|yep|yup|sure|claro|pode|isso|confirmo|confirma|confirm|correto|"
+    r"certo|exato|positivo|beleza|blz|com certeza|go ahead|absolutely|of course|correct|"
+    r"uhum|aham|👍|👌|✅)(?!\w)|^\s*(ok\s*)?👍", re.I)
+NO = re.compile(r"^\s*(n|n[aã]o|no|nope|negativo|nem|never|👎|❌)(?!\w)|^\s*👎", re.I)
 
 
 def _enough_text(value: Any, minimum: int) -> str | None:
@@ -54,7 +57,7 @@ class ValidateTicketForm(FormValidationAction):
             return {"ticket_confirm": None}
         intent = intent_of(tracker)
         text = str(slot_value)
-        if intent == "affirm" or (intent != "deny" and YES.search(text)):
+        if intent not in ("deny", "cancel") and YES.search(text):
             return {"ticket_confirm": True}
         if intent == "deny" or NO.search(text):
             return {"ticket_confirm": False}

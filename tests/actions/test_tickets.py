@@ -100,9 +100,14 @@ def test_unclear_answers_ask_for_yes_or_no(make_tracker, dispatcher, domain, tex
     assert responses(dispatcher) == ["utter_answer_yes_or_no"]
 
 
-def test_the_intent_decides_when_nlu_is_sure(make_tracker, dispatcher, domain):
-    assert validate("validate_ticket_confirm", "manda ver", make_tracker("manda ver", "affirm"), dispatcher,
-                    domain) == {"ticket_confirm": True}
+def test_a_confident_affirm_alone_does_not_open_a_ticket(make_tracker, dispatcher, domain):
+    # Keyboard-mash can come out of NLU as a confident `affirm`.
+    assert validate("validate_ticket_confirm", "plok", make_tracker("plok", "affirm"), dispatcher,
+                    domain) == {"ticket_confirm": None}
+    assert responses(dispatcher) == ["utter_answer_yes_or_no"]
+
+
+def test_a_deny_intent_wins_over_a_leading_yes_word(make_tracker, dispatcher, domain):
     # "ok" alone would be a yes, but the customer said no
     assert validate("validate_ticket_confirm", "ok, melhor não", make_tracker("ok, melhor não", "deny"),
                     dispatcher, domain) == {"ticket_confirm": False}

@@ -91,5 +91,6 @@ def test_the_same_flow_in_english(system):
 def test_a_brazilian_customer_can_ask_for_english(system):
     ana = Phone(system, "+5521977776666", "Ana")
     ana.say("oi", r"assistente virtual")
-    ana.say("speak english", r"From now on I'll speak English")
-    ana.say("hello", r"full name|Hi")
+    # Asked in the middle of registration: the form goes on, in English.
+    ana.say("speak english", r"From now on I'll speak English.*What is your full name")
+    ana.say("Ana Souza", r"Thanks, Ana Souza! What is your email")
