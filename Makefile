@@ -32,7 +32,7 @@ test: setup ## every test: Rasa data and stories, actions, bot and webapp, end t
 	@SETUP_BROWSER=1 bash scripts/setup.sh
 	@$(MAKE) --no-print-directory $(MODEL)
 	$(RASA)/rasa data validate --max-history 4 > var/validate.log 2>&1 || { cat var/validate.log; exit 1; }
-	$(MAKE) --no-print-directory test-stories test-actions test-py
+	$(MAKE) --no-print-directory lint test-stories test-actions test-py
 
 test-stories: ## rasa test core on tests/test_stories.yml, NLU included (--e2e)
 	$(RASA)/rasa test core --e2e --stories tests/test_stories.yml --model $(MODEL) --out var/rasa-results --fail-on-prediction-errors

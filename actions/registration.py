@@ -13,7 +13,7 @@ from . import api
 
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 CODE = re.compile(r"\b(\d{6})\b")
-RESEND = re.compile(r"(novo|outro|reenvi|new|another|resend|again|de novo|n[aã]o (recebi|chegou))", re.I)
+RESEND = re.compile(r"(novo|outro|reenvi|new|another|resend|again|de novo|n[aã]o (recebi|chegou))", re.IGNORECASE)
 FLOWS_AFTER_VERIFICATION = ("open_ticket", "check_status")
 
 

@@ -19,8 +19,8 @@ FORM_SLOTS = ("ticket_subject", "ticket_description", "ticket_confirm")
 YES = re.compile(
     r"^\s*(s|sim|ok|okay|yes|y|yeah|yep|yup|sure|claro|pode|isso|confirmo|confirma|confirm|correto|"
     r"certo|exato|positivo|beleza|blz|com certeza|go ahead|absolutely|of course|correct|"
-    r"uhum|aham|👍|👌|✅)(?!\w)|^\s*(ok\s*)?👍", re.I)
-NO = re.compile(r"^\s*(n|n[aã]o|no|nope|negativo|nem|never|👎|❌)(?!\w)|^\s*👎", re.I)
+    r"uhum|aham|👍|👌|✅)(?!\w)|^\s*(ok\s*)?👍", re.IGNORECASE)
+NO = re.compile(r"^\s*(n|n[aã]o|no|nope|negativo|nem|never|👎|❌)(?!\w)|^\s*👎", re.IGNORECASE)
 
 
 def _enough_text(value: Any, minimum: int) -> str | None:

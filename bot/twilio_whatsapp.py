@@ -6,8 +6,9 @@ tests (Twilio itself is never reached from there).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import requests
 from twilio.base.exceptions import TwilioRestException
@@ -51,7 +52,7 @@ class InboundMessage:
     label: str | None = None
 
     @classmethod
-    def from_form(cls, form: Mapping[str, str]) -> "InboundMessage":
+    def from_form(cls, form: Mapping[str, str]) -> InboundMessage:
         sid = (form.get("MessageSid") or form.get("SmsMessageSid") or "").strip()
         sender = (form.get("From") or "").strip()
         if not sid or not sender:

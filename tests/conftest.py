@@ -132,7 +132,8 @@ class Inbox:
 
     def messages(self):
         box = mailcatcher.open_maildir(self.path)
-        return [BytesParser(policy=policy.default).parsebytes(box[k].as_bytes()) for k in mailcatcher.keys_oldest_first(box)]
+        parse = BytesParser(policy=policy.default).parsebytes
+        return [parse(box[k].as_bytes()) for k in mailcatcher.keys_oldest_first(box)]
 
     def clear(self):
         box = mailcatcher.open_maildir(self.path)
@@ -185,4 +186,4 @@ def csrf_of(client) -> str:
     return cookie.value
 
 
-__all__ = ["Agent", "signed_post", "inbound_params", "csrf_of", "PUBLIC", "AUTH_TOKEN", "ACCOUNT_SID"]
+__all__ = ["ACCOUNT_SID", "AUTH_TOKEN", "PUBLIC", "Agent", "csrf_of", "inbound_params", "signed_post"]

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from functools import wraps
 
 from flask import jsonify, redirect, request, url_for
-from flask_jwt_extended import (create_access_token, current_user, get_jwt, verify_jwt_in_request)
+from flask_jwt_extended import create_access_token, current_user, get_jwt, verify_jwt_in_request
 
 from .extensions import db, jwt
 from .models import Agent

@@ -32,6 +32,7 @@ def register(app: Flask) -> None:
     def seed_demo(credentials_file):
         """Create the demo admin agent once and print its credentials."""
         from pathlib import Path
+
         from .services import agents
         email = "admin@zapdesk.example"
         path = Path(credentials_file) if credentials_file else None

@@ -73,7 +73,8 @@ class Config:
     RASA_TIMEOUT = float(os.environ.get("RASA_TIMEOUT", "60"))
     WORKER_POLL_SECONDS = float(os.environ.get("WORKER_POLL_SECONDS", "0.2"))
     OUTBOX_MAX_ATTEMPTS = int(os.environ.get("OUTBOX_MAX_ATTEMPTS", "8"))
-    INBOUND_MAX_ATTEMPTS = int(os.environ.get("INBOUND_MAX_ATTEMPTS", "4"))
+    # How long a message waits for Rasa before the conversation goes to people.
+    INBOUND_GIVE_UP_SECONDS = float(os.environ.get("INBOUND_GIVE_UP_SECONDS", "90"))
 
     # Verification codes
     VERIFICATION_CODE_TTL_MINUTES = 10

@@ -14,6 +14,7 @@ import time
 from flask import Flask
 
 from bot.rasa_client import RasaClient
+
 from .extensions import db
 from .services import inbound, outbox
 

@@ -20,7 +20,7 @@ from ..conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
-from devenv import system_env  # noqa: E402
+from devenv import system_env  # noqa: E402  (scripts/ is not a package)
 
 MODEL = ROOT / "models" / "zapdesk.tar.gz"
 AUTH_TOKEN = "e2e-twilio-auth-token"
@@ -145,7 +145,7 @@ class Phone:
                 self.seen = max(m["id"] for m in feed)
                 received.extend(bodies)
             text = "\n".join(received)
-            if re.search(pattern, text, re.I | re.S):
+            if re.search(pattern, text, re.IGNORECASE | re.DOTALL):
                 return text
             time.sleep(0.3)
         raise AssertionError(f"no reply matching {pattern!r}; got {received!r}\n"

@@ -12,9 +12,9 @@ pytestmark = pytest.mark.e2e
 
 
 def latest_mail(system, pattern: str):
+    import time
     from email import policy
     from email.parser import BytesParser
-    import time
     deadline = time.time() + 30
     while time.time() < deadline:
         box = open_maildir(system.maildir)

@@ -33,6 +33,7 @@ def test_missing_or_wrong_signature_is_403_and_changes_nothing(client, ctx):
     assert response.status_code == 403
     # Signed, then one character of Body changed after signing.
     from bot.twilio_whatsapp import sign
+
     from ..conftest import AUTH_TOKEN
     signature = sign(AUTH_TOKEN, PUBLIC + "/webhooks/twilio/whatsapp", params)
     tampered = {**params, "Body": "oj"}

@@ -1,13 +1,14 @@
 """The worker's inbound path against a stand-in for Rasa's REST channel."""
 import json
 import threading
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
 from bot.rasa_client import RasaClient
 from webapp.extensions import db
-from webapp.models import Conversation, Message, Outbox, Ticket
+from webapp.models import Conversation, Message, Outbox, Ticket, utcnow
 from webapp.services import inbound
 
 from ..conftest import inbound_params, signed_post
@@ -77,12 +78,18 @@ def test_rasa_down_retries_then_hands_off_without_losing_the_message(client, app
     FakeRasa.status = 500
     send(client, "oi", 1)
     message = db.session.scalar(db.select(Message))
-    for _ in range(app.config["INBOUND_MAX_ATTEMPTS"]):
-        message.next_attempt_at = None  # skip the backoff wait
-        db.session.commit()
-        inbound.process_due(rasa)
-        db.session.refresh(message)
-    assert message.status == "failed"
+    inbound.process_due(rasa)
+    db.session.refresh(message)
+    assert message.status == "received" and message.attempts == 1  # waits and retries
+    assert message.next_attempt_at > utcnow()
+    assert db.session.scalar(db.select(Ticket)) is None
+    # Past the give-up time, the next failure hands the conversation to people.
+    message.created_at = utcnow() - timedelta(seconds=app.config["INBOUND_GIVE_UP_SECONDS"] + 1)
+    message.next_attempt_at = None
+    db.session.commit()
+    inbound.process_due(rasa)
+    db.session.refresh(message)
+    assert message.status == "failed" and message.attempts == 2
     ticket = db.session.scalar(db.select(Ticket))
     assert ticket is not None and message.ticket_id == ticket.id
     conversation = db.session.scalar(db.select(Conversation))

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import secrets
 
-from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
-                   url_for)
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_jwt_extended import current_user, set_access_cookies, unset_jwt_cookies
 
 from ..auth import agent_required, agent_token, csrf_token

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("dev", __name__, url_prefix="/dev")
 
-from . import fake_twilio, mailbox, simulator  # noqa: E402,F401
+from . import fake_twilio, mailbox, simulator  # noqa: E402,F401  (routes register on bp)

@@ -16,6 +16,7 @@ import requests
 from flask import abort, current_app, request
 
 from bot.twilio_whatsapp import sign
+
 from ..extensions import db, limiter
 from ..models import SimulatedMessage, utcnow
 from . import bp

@@ -9,6 +9,7 @@ from flask import current_app, jsonify, render_template, request
 
 from bot.phone import InvalidPhone, to_e164
 from bot.twilio_whatsapp import sign
+
 from ..extensions import db, limiter
 from ..models import SimulatedMessage
 from . import bp

@@ -11,6 +11,7 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from bot.phone import InvalidPhone, phone_key, to_e164
+
 from ..extensions import db
 from ..models import Conversation, Customer, VerificationCode, utcnow
 from . import outbox

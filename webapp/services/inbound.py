@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
@@ -9,12 +10,14 @@ from sqlalchemy.exc import IntegrityError
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.text import guess_language
 from bot.twilio_whatsapp import InboundMessage
+
 from ..extensions import db
 from ..models import Conversation, Message, Ticket, TicketEvent, TicketStatus, utcnow
 from . import customers, outbox
 from .texts import render_text
 
 log = logging.getLogger(__name__)
+RETRY_CAP = timedelta(seconds=10)
 
 
 def store(inbound: InboundMessage) -> tuple[Message, bool]:
@@ -121,8 +124,10 @@ def _rasa_failed(message: Message, error: str) -> bool:
     message.attempts += 1
     message.error = error[:2000]
     log.warning("Rasa failed for message %s (attempt %s): %s", message.id, message.attempts, error)
-    if message.attempts < current_app.config["INBOUND_MAX_ATTEMPTS"]:
-        message.next_attempt_at = utcnow() + outbox.backoff(message.attempts)
+    waited = (utcnow() - message.created_at).total_seconds()
+    if waited < current_app.config["INBOUND_GIVE_UP_SECONDS"]:
+        # Short waits: Rasa may just be starting or reloading a model.
+        message.next_attempt_at = utcnow() + min(outbox.backoff(message.attempts), RETRY_CAP)
         db.session.commit()
         return False
     # The assistant is down: hand the conversation to people rather than stay silent.

@@ -14,6 +14,7 @@ from flask_mail import Message as MailMessage
 
 from bot.text import split_message
 from bot.twilio_whatsapp import SendError, TwilioSender
+
 from ..extensions import db, mail
 from ..models import Conversation, Message, Outbox, utcnow
 

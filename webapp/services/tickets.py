@@ -6,8 +6,17 @@ from datetime import timedelta
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
-from ..models import (Agent, Conversation, Customer, InvalidTransition, Message, Ticket,
-                      TicketEvent, TicketStatus, utcnow)
+from ..models import (
+    Agent,
+    Conversation,
+    Customer,
+    InvalidTransition,
+    Message,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+    utcnow,
+)
 from . import outbox
 from .errors import Conflict, Invalid, NotFound
 from .texts import render_email, render_text

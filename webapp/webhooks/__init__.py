@@ -8,6 +8,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, request
 
 from bot.twilio_whatsapp import InboundMessage, signature_is_valid
+
 from ..extensions import limiter
 from ..services import inbound, outbox
 

@@ -1,15 +1,14 @@
 """initial schema: agents, customers, conversations, messages, outbox, tickets
 
 Revision ID: 17d22cfa6b68
-Revises: 
+Revises:
 Create Date: 2026-12-03 16:29:17.245463
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import webapp.models.base
-
 
 # revision identifiers, used by Alembic.
 revision = '17d22cfa6b68'
