@@ -120,3 +120,32 @@ def test_ticket_list_shows_only_active_by_default(agent_client, ticket):
     assert "quebrado" not in agent_client.get("/agent/").get_data(as_text=True)
     assert "quebrado" in agent_client.get("/agent/?status=all").get_data(as_text=True)
     assert db.session.scalar(db.select(Ticket.status)) == "closed"
+
+
+def test_agent_returns_a_handed_off_conversation_to_the_assistant(agent_client, ticket):
+    from webapp.models import Conversation
+    from webapp.services import inbound
+    conversation = db.session.scalar(db.select(Conversation))
+    inbound.handoff(conversation, reason="customer_request", announce=False)
+    page = agent_client.get(f"/agent/tickets/{conversation.handoff_ticket_id}").get_data(as_text=True)
+    assert "Return the conversation to the assistant" in page
+    held = conversation.handoff_ticket_id
+    agent_client.post(f"/agent/tickets/{held}/handback", data={"csrf_token": csrf_of(agent_client)})
+    db.session.expire_all()
+    assert db.session.scalar(db.select(Conversation)).handoff_ticket_id is None
+    notice = db.session.scalar(db.select(Outbox).order_by(Outbox.id.desc()))
+    assert "assistente virtual" in notice.body
+    assert "Return the conversation" not in agent_client.get(f"/agent/tickets/{held}").get_data(as_text=True)
+
+
+def test_resolving_the_ticket_gives_the_conversation_back(agent_client, ticket):
+    from webapp.models import Conversation
+    from webapp.services import inbound
+    conversation = db.session.scalar(db.select(Conversation))
+    held = inbound.handoff(conversation, reason="customer_request", announce=False)
+    agent_client.post(f"/agent/tickets/{held.id}/status",
+                      data={"status": "resolved", "csrf_token": csrf_of(agent_client)})
+    db.session.expire_all()
+    assert db.session.scalar(db.select(Conversation)).handoff_ticket_id is None
+    kinds = [e.kind for e in db.session.get(Ticket, held.id).events]
+    assert kinds[-2:] == ["status", "handback"]

@@ -82,6 +82,7 @@ def tickets():
 def ticket(ticket_id):
     ticket = db.session.get(Ticket, ticket_id) or abort(404)
     return _render("agent/ticket.html", ticket=ticket, messages=ticket_service.conversation_messages(ticket),
+                   handed_off=ticket_service.holds_conversation(ticket),
                    events=list(ticket.events), reply_key=secrets.token_urlsafe(16))
 
 
@@ -111,6 +112,12 @@ def note(ticket_id):
 @agent_required()
 def status(ticket_id):
     return _act(ticket_id, lambda t: ticket_service.change_status(t, request.form.get("status", ""), current_user))
+
+
+@bp.post("/tickets/<int:ticket_id>/handback")
+@agent_required()
+def handback(ticket_id):
+    return _act(ticket_id, lambda t: ticket_service.hand_back(t, current_user))
 
 
 @bp.get("/customers/<int:customer_id>")

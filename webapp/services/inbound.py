@@ -163,8 +163,3 @@ def handoff(conversation: Conversation, *, reason: str, note: str | None = None,
     if commit:
         db.session.commit()
     return ticket
-
-
-def hand_back(conversation: Conversation) -> None:
-    conversation.handoff_ticket_id = None
-    db.session.commit()

@@ -107,8 +107,32 @@ def change_status(ticket: Ticket, new_status: str, agent: Agent | None, *, notif
                                data={"from": old, "to": new_status}))
     if notify:
         _notify_customer(ticket, "status_changed", old=old)
+    if new_status in (TicketStatus.RESOLVED, TicketStatus.CLOSED) and holds_conversation(ticket):
+        _release(ticket, agent)
     db.session.commit()
     return ticket
+
+
+def holds_conversation(ticket: Ticket) -> bool:
+    """Whether a person owns this ticket's conversation (the bot is silent)."""
+    return db.session.scalar(db.select(db.func.count()).select_from(Conversation)
+                             .filter_by(handoff_ticket_id=ticket.id)) > 0
+
+
+def hand_back(ticket: Ticket, agent: Agent) -> None:
+    """Give the conversation back to the assistant."""
+    if not holds_conversation(ticket):
+        raise Invalid("the assistant already has this conversation")
+    _release(ticket, agent)
+    db.session.commit()
+
+
+def _release(ticket: Ticket, agent: Agent | None) -> None:
+    conversation = db.session.scalar(db.select(Conversation).filter_by(handoff_ticket_id=ticket.id))
+    conversation.handoff_ticket_id = None
+    db.session.add(TicketEvent(ticket=ticket, kind="handback", actor_type="agent" if agent else "system",
+                               agent_id=agent.id if agent else None))
+    _notify_customer(ticket, "handback")
 
 
 def reply(ticket: Ticket, agent: Agent, body: str, client_key: str | None = None) -> Message:
