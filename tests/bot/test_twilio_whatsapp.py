@@ -1,12 +1,11 @@
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qs
 
 import pytest
 from twilio.request_validator import RequestValidator
 
 from bot.twilio_whatsapp import InboundMessage, SendError, TwilioSender, sign, signature_is_valid
+
+from ..stub_server import JSONHandler, serve
 
 URL = "https://desk.example.com/webhooks/twilio/whatsapp"
 
@@ -39,37 +38,26 @@ def test_parse_refuses_a_message_without_sid():
         InboundMessage.from_form({"From": "whatsapp:+5511988887777"})
 
 
-class FakeTwilio(BaseHTTPRequestHandler):
+class FakeTwilio(JSONHandler):
     requests: list = []
     status = 201
 
     def do_POST(self):
-        length = int(self.headers["Content-Length"])
-        form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+        form = {k: v[0] for k, v in parse_qs(self.body().decode()).items()}
         FakeTwilio.requests.append((self.path, form, self.headers.get("Authorization")))
         if FakeTwilio.status == 201:
             payload = {"sid": "SM" + "f" * 32, "status": "queued", "to": form["To"], "body": form.get("Body")}
         else:
             payload = {"code": 21211, "message": "bad", "status": FakeTwilio.status}
-        data = json.dumps(payload).encode()
-        self.send_response(FakeTwilio.status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+        self.reply(FakeTwilio.status, payload)
 
 
 @pytest.fixture
 def fake_twilio():
-    server = HTTPServer(("127.0.0.1", 0), FakeTwilio)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     FakeTwilio.requests = []
     FakeTwilio.status = 201
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with serve(FakeTwilio) as url:
+        yield url
 
 
 def test_sender_builds_the_real_twilio_request(fake_twilio):

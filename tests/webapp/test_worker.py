@@ -1,8 +1,6 @@
 """The worker's inbound path against a stand-in for Rasa's REST channel."""
 import json
-import threading
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
@@ -12,34 +10,25 @@ from webapp.models import Conversation, Message, Outbox, Ticket, utcnow
 from webapp.services import inbound
 
 from ..conftest import inbound_params, signed_post
+from ..stub_server import JSONHandler, serve
 
 
-class FakeRasa(BaseHTTPRequestHandler):
+class FakeRasa(JSONHandler):
     received: list = []
     replies: list = [{"text": "Olá!"}]
     status = 200
 
     def do_POST(self):
-        payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        payload = json.loads(self.body())
         FakeRasa.received.append(payload)
-        data = json.dumps([{"recipient_id": payload["sender"], **r} for r in FakeRasa.replies]).encode()
-        self.send_response(FakeRasa.status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+        self.reply(FakeRasa.status, [{"recipient_id": payload["sender"], **r} for r in FakeRasa.replies])
 
 
 @pytest.fixture
 def rasa():
-    server = HTTPServer(("127.0.0.1", 0), FakeRasa)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     FakeRasa.received, FakeRasa.replies, FakeRasa.status = [], [{"text": "Olá!"}], 200
-    yield RasaClient(f"http://127.0.0.1:{server.server_port}", timeout=5)
-    server.shutdown()
+    with serve(FakeRasa) as url:
+        yield RasaClient(url, timeout=5)
 
 
 def send(client, body, n):

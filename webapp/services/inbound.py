@@ -51,26 +51,15 @@ def store(inbound: InboundMessage) -> tuple[Message, bool]:
 
 
 def process_due(rasa: RasaClient, limit: int = 50) -> int:
-    """Process received messages in id order; a conversation whose earlier
-    message is waiting for a retry holds its later ones back."""
+    """Process received messages in id order, one conversation at a time."""
     now = utcnow()
     rows = db.session.scalars(
         db.select(Message).where(Message.direction == "in", Message.status == "received")
         .order_by(Message.id).limit(limit)
     ).all()
-    blocked: set[int] = set()
-    done = 0
-    for message in rows:
-        if message.conversation_id in blocked:
-            continue
-        if message.next_attempt_at and message.next_attempt_at > now:
-            blocked.add(message.conversation_id)
-            continue
-        if process_one(message, rasa):
-            done += 1
-        else:
-            blocked.add(message.conversation_id)
-    return done
+    return outbox.in_order(rows, key=lambda m: m.conversation_id,
+                           is_due=lambda m: m.next_attempt_at is None or m.next_attempt_at <= now,
+                           handle=lambda m: process_one(m, rasa))
 
 
 def rasa_text(message: Message) -> str:
