@@ -27,6 +27,8 @@ def create_app(config: type | dict | None = None) -> Flask:
     register_commands(app)
     register_security_headers(app)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The twilio client logs every request and its headers at INFO.
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
     return app
 
 
