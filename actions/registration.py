@@ -10,15 +10,12 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from . import api
+from .common import intent_of, reset_ticket_form
 
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 CODE = re.compile(r"\b(\d{6})\b")
 RESEND = re.compile(r"(novo|outro|reenvi|new|another|resend|again|de novo|n[aã]o (recebi|chegou))", re.IGNORECASE)
 FLOWS_AFTER_VERIFICATION = ("open_ticket", "check_status")
-
-
-def intent_of(tracker: Tracker) -> str:
-    return ((tracker.latest_message or {}).get("intent") or {}).get("name") or ""
 
 
 class ActionStartRegistration(Action):
@@ -113,7 +110,11 @@ class ValidateVerificationForm(FormValidationAction):
         if result.get("result") == "verified":
             return {"verification_code": "verified", "customer_verified": True}
         if result.get("result") == "wrong":
-            dispatcher.utter_message(response="utter_wrong_code", attempts_left=result.get("attempts_left"))
+            left = result.get("attempts_left")
+            if left == 1:
+                dispatcher.utter_message(response="utter_wrong_code_last_try")
+            else:
+                dispatcher.utter_message(response="utter_wrong_code", attempts_left=left)
         else:
             dispatcher.utter_message(response="utter_code_dead")
         return {"verification_code": None}
@@ -131,6 +132,7 @@ class ActionVerificationDone(Action):
                                    SlotSet("pending_flow", None)]
         flow = tracker.get_slot("pending_flow")
         if flow == "open_ticket":
+            events.extend(reset_ticket_form())
             events.append(FollowupAction("ticket_form"))
         elif flow == "check_status":
             events.append(FollowupAction("action_check_status"))

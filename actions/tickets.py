@@ -10,9 +10,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from . import api
-from .registration import intent_of
+from .common import intent_of, reset_ticket_form
 
-FORM_SLOTS = ("ticket_subject", "ticket_description", "ticket_confirm")
 # The words and emoji that confirm. NLU alone is not trusted here: keyboard-mash
 # such as "plok" can come out as a confident `affirm`, and a wrong yes opens a ticket.
 # `(?!\w)`, not `\b`: after an emoji (not a word character) `\b` would need a letter.
@@ -65,12 +64,23 @@ class ValidateTicketForm(FormValidationAction):
         return {"ticket_confirm": None}
 
 
+class ActionStartTicket(Action):
+    """Every ticket starts from empty answers, whatever an earlier, abandoned
+    form (cancelled, or left for a person) had collected."""
+
+    def name(self) -> str:
+        return "action_start_ticket"
+
+    async def run(self, dispatcher, tracker, domain) -> list[EventType]:
+        return reset_ticket_form()
+
+
 class ActionCreateTicket(Action):
     def name(self) -> str:
         return "action_create_ticket"
 
     async def run(self, dispatcher, tracker, domain) -> list[EventType]:
-        reset = [SlotSet(slot, None) for slot in FORM_SLOTS]
+        reset = reset_ticket_form()
         if tracker.get_slot("ticket_confirm") is not True:
             dispatcher.utter_message(response="utter_ticket_cancelled")
             return reset

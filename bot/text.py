@@ -45,21 +45,26 @@ _WORD = re.compile(r"[a-z']+")
 _ADDRESS = re.compile(r"\S+@\S+|https?://\S+|www\.\S+", re.I)
 # Function words and support vocabulary that are frequent in one language and
 # rare in the other. Accents are folded first, so 'não' and 'nao' both count.
+# Words that exist in both once folded ('a', 'no', 'do', 'so' for 'só', 'to'
+# for 'tô', 'status', 'com') are in neither.
 _PT = set("""
 oi ola bom boa dia tarde noite obrigado obrigada valeu tchau sim nao quero queria
 preciso meu minha meus minhas voce voces pode poderia ajuda ajudar chamado pedido
-qual quais como esta estao com para pra por favor um uma uns umas que de do da dos
-das no na nos nas em e eu ele ela isso esse essa aqui agora ainda ja mais muito
-tudo nada abrir fechar falar atendente problema status situacao recebi nunca
-cade tenho tem ta to tambem porque entao mas ou seu sua
+qual quais como esta estao para pra por favor um uma uns umas que de da dos
+das na nos nas em e eu ele ela isso esse essa aqui agora ainda ja mais muito
+tudo nada abrir fechar falar atendente problema situacao recebi nunca entrega
+cade tenho tem tambem porque entao mas ou seu sua atrasou chegou veio
 """.split())
 _EN = set("""
 hi hello hey good morning afternoon evening thanks thank bye goodbye yes no want
 would need my mine you your can could help ticket order what which how is are with
-for please a an the of to in on and i he she it this that here now still already
-more much all nothing open close talk speak agent problem status received never
-where have has also because so but or his her
+for please an the of in on and i he she it this that here now still already
+more much all nothing open close talk speak agent problem received never
+where have has also because but or his her
 """.split())
+
+
+MARGIN = 2
 
 
 def guess_language(text: str) -> str | None:
@@ -76,8 +81,10 @@ def guess_language(text: str) -> str | None:
     # Accented letters and 'ção'/'ões' are strong Portuguese signals.
     if re.search(r"[ãõçáéíóúâêô]", text.lower()):
         pt += 2
-    if pt > en:
+    # A margin of two: one stray word ("ok", a name, "hello" in a Portuguese
+    # sentence) must not switch a customer's language.
+    if pt >= en + MARGIN:
         return "pt"
-    if en > pt:
+    if en >= pt + MARGIN:
         return "en"
     return None

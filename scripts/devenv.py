@@ -45,7 +45,7 @@ def system_env(*, web_port: int = 5000, rasa_port: int = 5005, actions_port: int
         "ACTIONS_PORT": str(actions_port), "SMTP_PORT": str(smtp_port),
         "FLASK_APP": "webapp.wsgi",
         "PYTHONUNBUFFERED": "1",
-        "PYTHONWARNINGS": "ignore::DeprecationWarning",  # Rasa's dependencies are noisy
+        "PYTHONWARNINGS": "ignore",  # Rasa's dependencies print pages of warnings
         "SANIC_HOST": "127.0.0.1",  # the action server listens on loopback only
         # Rasa and TensorFlow: no telemetry, no hub downloads, quiet logs.
         "RASA_TELEMETRY_ENABLED": "false",

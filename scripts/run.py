@@ -6,9 +6,11 @@ Rasa, action server and the local mail catcher. Ctrl-C stops everything.
 """
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -22,7 +24,10 @@ RASA_VENV = ROOT / ".venv-rasa" / "bin"
 
 
 def say(text: str) -> None:
-    print(f"\033[1;32m[run]\033[0m {text}", flush=True)
+    try:
+        print(f"\033[1;32m[run]\033[0m {text}", flush=True)
+    except BrokenPipeError:  # output piped to a reader that is gone
+        pass
 
 
 def flask(env: dict, *args: str, capture: bool = False) -> str:
@@ -37,6 +42,41 @@ def ensure_model(env: dict) -> None:
     say("no trained model in models/: training one (a few minutes, once)")
     subprocess.run([str(RASA_VENV / "rasa"), "train", "--fixed-model-name", "zapdesk", "--out", "models"],
                    cwd=ROOT, env=env, check=True)
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (Linux /proc), to stop them even if honcho dies first."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def stop_all(pids: set[int]) -> None:
+    """SIGTERM what is left, then SIGKILL after a grace period."""
+    alive = {p for p in pids if Path(f"/proc/{p}").exists()}
+    for sig, grace in ((signal.SIGTERM, 15), (signal.SIGKILL, 0)):
+        for pid in alive:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.time() + grace
+        while alive and time.time() < deadline:
+            time.sleep(0.2)
+            alive = {p for p in alive if Path(f"/proc/{p}").exists()}
+        if not alive:
+            return
 
 
 def wait_ready(urls: dict[str, str], proc: subprocess.Popen, timeout: float = 240) -> bool:
@@ -66,25 +106,38 @@ def main() -> int:
     web = f"http://127.0.0.1:{env['WEB_PORT']}"
     say("starting webapp, worker, Rasa, action server and mail catcher")
     honcho = subprocess.Popen([str(VENV / "honcho"), "-f", "Procfile", "start"], cwd=ROOT, env=env)
+    family: set[int] = set()
+
+    def watch() -> None:
+        while honcho.poll() is None:
+            family.update(descendants(honcho.pid))
+            time.sleep(1)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
     # Ctrl-C reaches honcho through the terminal's process group; this process only waits.
     signal.signal(signal.SIGINT, lambda *_: None)
     signal.signal(signal.SIGTERM, lambda *_: honcho.terminate())
     if wait_ready({"webapp": f"{web}/healthz"}, honcho, timeout=60):
-        print(f"""
+        say(f"""
 \033[1m  ZapDesk is running.\033[0m
     Agent interface     {web}/agent/     ({credentials.removeprefix('Demo admin: ')})
     WhatsApp simulator  {web}/dev/simulator
     Dev mailbox         {web}/dev/mailbox
     REST API            {web}/api/v1
   Press Ctrl-C to stop.
-""", flush=True)
+""")
     # Rasa takes ~30 s to load its model; messages sent meanwhile wait in the queue.
     if wait_ready({"rasa": f"http://127.0.0.1:{env['RASA_PORT']}/",
                    "actions": f"http://127.0.0.1:{env['ACTIONS_PORT']}/health"}, honcho):
         say("the assistant is ready: say 'oi' in the simulator")
     elif honcho.poll() is None:
         say("Rasa or the action server is not answering yet; see the log above")
-    return honcho.wait()
+    watcher.join()
+    # If honcho died without stopping its children (a closed pipe on Ctrl-C
+    # kills it mid-shutdown), stop them here: nothing may keep the ports.
+    stop_all(family)
+    return honcho.returncode
 
 
 if __name__ == "__main__":

@@ -203,7 +203,7 @@ def test_wrong_codes_count_down_then_the_code_dies(webapp, make_tracker, dispatc
         assert verify(code_tracker(make_tracker, "111111"), dispatcher, domain, "111111") == \
             {"verification_code": None}
     assert [(m["response"], m.get("attempts_left")) for m in dispatcher.messages] == [
-        ("utter_wrong_code", 4), ("utter_wrong_code", 3), ("utter_wrong_code", 2), ("utter_wrong_code", 1),
+        ("utter_wrong_code", 4), ("utter_wrong_code", 3), ("utter_wrong_code", 2), ("utter_wrong_code_last_try", None),
         ("utter_code_dead", None)]
     # even the right code is dead now
     assert verify(code_tracker(make_tracker, "483920"), dispatcher, domain, "483920") == \
@@ -299,8 +299,10 @@ def test_verification_done_continues_the_pending_flow(make_tracker, dispatcher, 
                                                       "customer_verified": True})
     events = run(ActionVerificationDone().run(dispatcher, tracker, domain))
     assert responses(dispatcher) == ["utter_verified"]
+    resets = [("slot", s, None) for s in ("ticket_subject", "ticket_description", "ticket_confirm")]
     assert kinds(events) == [("slot", "customer_verified", True), ("slot", "verification_code", None),
-                             ("slot", "pending_flow", None), ("followup", followup)]
+                             ("slot", "pending_flow", None),
+                             *(resets if flow == "open_ticket" else []), ("followup", followup)]
 
 
 def test_verification_done_without_a_pending_flow_offers_help(make_tracker, dispatcher, domain):

@@ -14,7 +14,7 @@ from conftest import (
     slot_event,
 )
 
-from actions.tickets import ActionCheckStatus, ActionCreateTicket, ValidateTicketForm
+from actions.tickets import ActionCheckStatus, ActionCreateTicket, ActionStartTicket, ValidateTicketForm
 
 RESET = [("slot", "ticket_subject", None), ("slot", "ticket_description", None),
          ("slot", "ticket_confirm", None)]
@@ -326,3 +326,14 @@ def test_status_after_verification_does_not_read_the_code_as_a_ticket_number(
     run(ActionCheckStatus().run(dispatcher, tracker, domain))
     assert [(r.method, r.path) for r in webapp.requests] == [("GET", "/api/v1/tickets")]
     assert responses(dispatcher) == ["utter_ticket_list"]
+
+
+def test_a_new_ticket_starts_from_empty_answers(make_tracker, dispatcher, domain):
+    # A cancelled form left answers behind; they must not leak into the next ticket.
+    tracker = make_tracker("quero abrir um chamado", "open_ticket",
+                           slots={"ticket_subject": "Assunto antigo", "ticket_description": "velho",
+                                  "ticket_confirm": True})
+    events = run(ActionStartTicket().run(dispatcher, tracker, domain))
+    assert kinds(events) == [("slot", "ticket_subject", None), ("slot", "ticket_description", None),
+                             ("slot", "ticket_confirm", None)]
+    assert dispatcher.messages == []

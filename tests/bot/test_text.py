@@ -36,8 +36,12 @@ def test_a_word_longer_than_the_limit_is_cut():
     ("ok", None),
     ("👍", None),
     ("john@example.com", None),
+    ("A entrega atrasou", "pt"),
+    ("Assunto antigo A", None),
+    ("hello", None),
+    ("O pedido chegou? ok", "pt"),
     ("meu email é john@example.com", "pt"),
-    ("please check https://shop.com.br/pedido", "en"),
+    ("please check this link https://shop.com.br/pedido", "en"),
 ])
 def test_guess_language(text, lang):
     assert guess_language(text) == lang

@@ -89,6 +89,9 @@ def test_reply_is_sent_once_even_when_submitted_twice(agent_client, ticket):
     assert len(replies) == 1 and replies[0].ticket_id == ticket.id
     db.session.refresh(ticket)
     assert ticket.status == "open" and ticket.assignee_id == agent_client.agent.id
+    # The customer's answer must reach the agent, not the assistant.
+    from webapp.models import Conversation
+    assert db.session.scalar(db.select(Conversation)).handoff_ticket_id == ticket.id
     page = agent_client.get(f"/agent/tickets/{ticket.id}").get_data(as_text=True)
     assert "Vamos trocar seu produto." in page
 

@@ -161,3 +161,8 @@ def test_admins_create_agents(client, make_agent):
     assert client.post("/api/v1/auth/register", headers=admin, json=body).status_code == 409
     short = {**body, "email": "x@example.com", "password": "short"}
     assert client.post("/api/v1/auth/register", headers=admin, json=short).status_code == 422
+
+
+def test_api_index_lists_the_routes(client):
+    body = client.get("/api/v1/").get_json()
+    assert "POST /api/v1/tickets" in body["routes"] and "POST /api/v1/auth/login" in body["routes"]

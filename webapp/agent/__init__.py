@@ -1,6 +1,7 @@
 """Agent web interface: login, open tickets, ticket detail, replies, notes."""
 from __future__ import annotations
 
+import json
 import secrets
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
@@ -23,7 +24,17 @@ bp = Blueprint("agent", __name__, url_prefix="/agent")
 @bp.context_processor
 def _helpers():
     return {"status_label": lambda s: AGENT_STATUS_LABELS.get(s, s),
-            "transitions": TicketStatus.TRANSITIONS}
+            "transitions": TicketStatus.TRANSITIONS, "statuses": TicketStatus.ALL}
+
+
+@bp.app_template_filter("handoff_context")
+def _handoff_context(body: str | None) -> dict | None:
+    """The context the assistant attaches to a handoff (JSON), or None for free text."""
+    try:
+        data = json.loads(body or "")
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _safe_next(target: str | None) -> str:
@@ -74,7 +85,9 @@ def tickets():
     elif status in TicketStatus.ALL:
         query = query.filter_by(status=status)
     rows = db.session.scalars(query).all()
-    return _render("agent/tickets.html", tickets=rows, status=status, statuses=TicketStatus.ALL)
+    waiting = set(db.session.scalars(db.select(Conversation.handoff_ticket_id)
+                                     .where(Conversation.handoff_ticket_id.is_not(None))))
+    return _render("agent/tickets.html", tickets=rows, status=status, waiting=waiting)
 
 
 @bp.get("/tickets/<int:ticket_id>")

@@ -147,6 +147,12 @@ def reply(ticket: Ticket, agent: Agent, body: str, client_key: str | None = None
     conversation = _conversation_of(ticket)
     message = outbox.queue_whatsapp(conversation, body, author="agent", agent_id=agent.id,
                                     ticket_id=ticket.id, client_key=client_key)
+    if conversation.handoff_ticket_id is None:
+        # The customer will answer the person, not the assistant: the agent
+        # holds the conversation until they give it back or resolve the ticket.
+        conversation.handoff_ticket_id = ticket.id
+        db.session.add(TicketEvent(ticket=ticket, kind="handoff", actor_type="agent", agent_id=agent.id,
+                                   data={"reason": "agent_reply"}))
     db.session.add(TicketEvent(ticket=ticket, kind="reply", actor_type="agent", agent_id=agent.id,
                                body=body, public=True))
     if ticket.status == TicketStatus.NEW:

@@ -1,0 +1,16 @@
+"""Small helpers shared by the action modules."""
+from __future__ import annotations
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import EventType, SlotSet
+
+TICKET_FORM_SLOTS = ("ticket_subject", "ticket_description", "ticket_confirm")
+
+
+def intent_of(tracker: Tracker) -> str:
+    return ((tracker.latest_message or {}).get("intent") or {}).get("name") or ""
+
+
+def reset_ticket_form() -> list[EventType]:
+    """Empty answers for a new ticket, whatever an abandoned form collected."""
+    return [SlotSet(slot, None) for slot in TICKET_FORM_SLOTS]
