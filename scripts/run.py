@@ -44,6 +44,17 @@ def ensure_model(env: dict) -> None:
                    cwd=ROOT, env=env, check=True)
 
 
+def relay(stream) -> None:
+    """Copy honcho's output to ours; keep draining it if ours is closed."""
+    out = sys.stdout.buffer
+    for line in iter(stream.readline, b""):
+        try:
+            out.write(line)
+            out.flush()
+        except (BrokenPipeError, ValueError):
+            out = open(os.devnull, "wb")
+
+
 def descendants(pid: int) -> set[int]:
     """Every process below ``pid`` (Linux /proc), to stop them even if honcho dies first."""
     children: dict[int, list[int]] = {}
@@ -105,19 +116,30 @@ def main() -> int:
     env["WEBAPP_SERVICE_TOKEN"] = flask(env, "service-token", capture=True).splitlines()[-1]
     web = f"http://127.0.0.1:{env['WEB_PORT']}"
     say("starting webapp, worker, Rasa, action server and mail catcher")
-    honcho = subprocess.Popen([str(VENV / "honcho"), "-f", "Procfile", "start"], cwd=ROOT, env=env)
+    # honcho's output passes through this process: if our stdout goes away
+    # (make run | tee, and Ctrl-C kills tee), honcho must not die on a broken
+    # pipe halfway through stopping its children.
+    honcho = subprocess.Popen([str(VENV / "honcho"), "-f", "Procfile", "start"], cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    threading.Thread(target=relay, args=(honcho.stdout,), daemon=True).start()
     family: set[int] = set()
+    stopping = threading.Event()
 
     def watch() -> None:
         while honcho.poll() is None:
             family.update(descendants(honcho.pid))
-            time.sleep(1)
+            if stopping.wait(1):
+                # Ctrl-C reached honcho too; give it time to stop its children cleanly.
+                try:
+                    honcho.wait(timeout=25)
+                except subprocess.TimeoutExpired:
+                    honcho.kill()
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
-    # Ctrl-C reaches honcho through the terminal's process group; this process only waits.
-    signal.signal(signal.SIGINT, lambda *_: None)
-    signal.signal(signal.SIGTERM, lambda *_: honcho.terminate())
+    # Ctrl-C reaches honcho through the terminal's process group; we wait for it.
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    signal.signal(signal.SIGTERM, lambda *_: (honcho.terminate(), stopping.set()))
     if wait_ready({"webapp": f"{web}/healthz"}, honcho, timeout=60):
         say(f"""
 \033[1m  ZapDesk is running.\033[0m
@@ -134,8 +156,8 @@ def main() -> int:
     elif honcho.poll() is None:
         say("Rasa or the action server is not answering yet; see the log above")
     watcher.join()
-    # If honcho died without stopping its children (a closed pipe on Ctrl-C
-    # kills it mid-shutdown), stop them here: nothing may keep the ports.
+    # Whatever honcho left running (it was killed, or died), stop it here:
+    # nothing may keep the ports.
     stop_all(family)
     return honcho.returncode
 
