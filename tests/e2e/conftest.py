@@ -119,13 +119,15 @@ class Phone:
         self.seen = 0
         self.count = 0
 
-    def send(self, text: str) -> None:
+    def send(self, text: str, media: list[tuple[str, str]] = ()) -> None:
         self.count += 1
         url = f"{self.system.base}/webhooks/twilio/whatsapp"
         sid = f"SM{abs(hash((self.number, self.count, time.time()))):032d}"[:34]
         params = {"MessageSid": sid, "AccountSid": "AC" + "0" * 32, "From": f"whatsapp:{self.number}",
-                  "To": "whatsapp:+14155238886", "Body": text, "NumMedia": "0", "ProfileName": self.name,
-                  "WaId": self.number.lstrip("+"), "ApiVersion": "2010-04-01"}
+                  "To": "whatsapp:+14155238886", "Body": text, "ProfileName": self.name,
+                  "WaId": self.number.lstrip("+"), "ApiVersion": "2010-04-01", "NumMedia": str(len(media))}
+        for i, (media_url, content_type) in enumerate(media):
+            params[f"MediaUrl{i}"], params[f"MediaContentType{i}"] = media_url, content_type
         response = requests.post(url, data=params, timeout=10,
                                  headers={"X-Twilio-Signature": sign(AUTH_TOKEN, url, params)})
         assert response.status_code == 200, response.text

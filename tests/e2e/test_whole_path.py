@@ -42,6 +42,9 @@ def test_customer_opens_a_ticket_and_an_agent_answers(system):
     # 4. Opening a ticket.
     maria.say("quero abrir um chamado", r"assunto")
     maria.say("Celular chegou com a tela quebrada", r"descreva")
+    # A photo without text while the form waits for the description: kept, not taken as the answer.
+    maria.send("", media=[("https://api.twilio.com/2010-04-01/Accounts/AC0/Messages/MM1/Media/ME1", "image/jpeg")])
+    maria.expect(r"não consigo ver imagens.*descreva")
     maria.say("Comprei o pedido 4521 e o celular chegou com a tela rachada.", r"Posso abrir este chamado")
     created = maria.say("sim", r"chamado \*#(\d+)\* foi aberto")
     number = re.search(r"#(\d+)\* foi aberto", created).group(1)
@@ -61,6 +64,7 @@ def test_customer_opens_a_ticket_and_an_agent_answers(system):
     assert login.status_code == 200 and "Celular chegou com a tela quebrada" in login.text
     ticket_page = agent.get(f"{system.base}/agent/tickets/{number}", timeout=10).text
     assert "quero abrir um chamado" in ticket_page and "Comprei o pedido 4521" in ticket_page
+    assert "image/jpeg" in ticket_page  # the photo is on the conversation the agent sees
     csrf = agent.cookies["csrf_access_token"]
     agent.post(f"{system.base}/agent/tickets/{number}/status", data={"status": "open", "csrf_token": csrf}, timeout=10)
     maria.expect(rf"chamado #{number} .*Em atendimento")
