@@ -79,6 +79,7 @@ class Config:
     # Verification codes
     VERIFICATION_CODE_TTL_MINUTES = 10
     VERIFICATION_MAX_ATTEMPTS = 5
+    VERIFICATION_CODES_PER_HOUR = 5
 
     # Rate limits (Flask-Limiter); Redis in production via RATELIMIT_STORAGE_URI
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")

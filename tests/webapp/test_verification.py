@@ -84,3 +84,13 @@ def test_accented_names_are_encoded_in_headers(ctx, inbox):
     outbox.dispatch_due()
     mail = inbox.messages()[-1]
     assert "João da Conceição Ñoño" in mail.get_body(("plain",)).get_content()
+
+
+def test_codes_per_hour_are_limited(ctx, inbox):
+    from webapp.services.customers import TooManyCodes
+    customers.register(PHONE, "Maria", "maria@example.com")
+    for _ in range(4):
+        customers.resend_code(PHONE)
+    with pytest.raises(TooManyCodes):
+        customers.resend_code(PHONE)
+    assert db.session.scalar(db.select(db.func.count()).select_from(VerificationCode)) == 5

@@ -15,8 +15,13 @@ from bot.phone import InvalidPhone, phone_key, to_e164
 from ..extensions import db
 from ..models import Conversation, Customer, VerificationCode, utcnow
 from . import outbox
-from .errors import Invalid, NotFound
+from .errors import DomainError, Invalid, NotFound
 from .texts import LANGUAGES, render_email
+
+
+class TooManyCodes(DomainError):
+    status = 429
+    code = "too_many_codes"
 
 
 def default_language(e164: str) -> str:
@@ -126,6 +131,11 @@ def resend_code(phone: str) -> Customer:
 
 def _issue_code(customer: Customer) -> None:
     now = utcnow()
+    # 5 tries per code would mean nothing if codes were unlimited.
+    recent = db.session.scalar(db.select(db.func.count()).select_from(VerificationCode).where(
+        VerificationCode.customer_id == customer.id, VerificationCode.created_at > now - timedelta(hours=1)))
+    if recent >= current_app.config["VERIFICATION_CODES_PER_HOUR"]:
+        raise TooManyCodes("too many codes requested; try again later")
     # Only the newest code is alive.
     for old in db.session.scalars(db.select(VerificationCode).filter_by(
             customer_id=customer.id, used_at=None, revoked=False)):
