@@ -166,3 +166,16 @@ def test_admins_create_agents(client, make_agent):
 def test_api_index_lists_the_routes(client):
     body = client.get("/api/v1/").get_json()
     assert "POST /api/v1/tickets" in body["routes"] and "POST /api/v1/auth/login" in body["routes"]
+
+
+def test_oversized_fields_are_refused_not_a_500(client, make_agent, verified_customer):
+    """PostgreSQL enforces column lengths that SQLite ignores."""
+    make_agent(email="boss@example.com", role="admin")
+    admin = {"Authorization": "Bearer " + login(client, email="boss@example.com").json["access_token"]}
+    long_name = {"email": "n@example.com", "name": "x" * 121, "password": "long enough password"}
+    assert client.post("/api/v1/auth/register", headers=admin, json=long_name).status_code == 422
+    ticket = client.post("/api/v1/tickets", headers=admin,
+                         json={"phone": PHONE, "subject": "S", "description": "D"}).json["ticket"]
+    response = client.post(f"/api/v1/tickets/{ticket['id']}/messages", json={"body": "oi"},
+                           headers={**admin, "Idempotency-Key": "k" * 65})
+    assert response.status_code == 422

@@ -4,7 +4,7 @@ from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -49,7 +49,7 @@ class Customer(db.Model):
     phone_key: Mapped[str] = mapped_column(String(20), unique=True)
     phone: Mapped[str] = mapped_column(String(20))  # E.164, as last seen from WhatsApp
     wa_id: Mapped[str | None] = mapped_column(String(20))
-    profile_name: Mapped[str | None] = mapped_column(String(255))
+    profile_name: Mapped[str | None] = mapped_column(Text)  # as WhatsApp sends it, any length
     name: Mapped[str | None] = mapped_column(String(255))
     email: Mapped[str | None] = mapped_column(String(254))
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -19,11 +19,13 @@ def create(email: str, name: str, password: str, role: str = "agent") -> Agent:
     email = clean_email(email).lower()
     if role not in ("agent", "admin"):
         raise Invalid("role must be agent or admin", field="role")
+    if not 0 < len(name.strip()) <= 120:
+        raise Invalid("a name of 1 to 120 characters is required", field="name")
     if len(password) < MIN_PASSWORD:
         raise Invalid(f"the password needs at least {MIN_PASSWORD} characters", field="password")
     if db.session.scalar(db.select(Agent).filter_by(email=email)):
         raise Conflict("an agent with this email exists", field="email")
-    agent = Agent(email=email, name=name.strip() or email, role=role)
+    agent = Agent(email=email, name=name.strip(), role=role)
     agent.set_password(password)
     db.session.add(agent)
     db.session.commit()

@@ -140,6 +140,8 @@ def reply(ticket: Ticket, agent: Agent, body: str, client_key: str | None = None
     body = (body or "").strip()
     if not body:
         raise Invalid("the reply is empty", field="body")
+    if client_key and len(client_key) > 64:
+        raise Invalid("the idempotency key is limited to 64 characters", field="client_key")
     if client_key:
         existing = db.session.scalar(db.select(Message).filter_by(client_key=client_key))
         if existing is not None:

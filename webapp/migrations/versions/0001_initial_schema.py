@@ -36,7 +36,7 @@ def upgrade():
     sa.Column('phone_key', sa.String(length=20), nullable=False),
     sa.Column('phone', sa.String(length=20), nullable=False),
     sa.Column('wa_id', sa.String(length=20), nullable=True),
-    sa.Column('profile_name', sa.String(length=255), nullable=True),
+    sa.Column('profile_name', sa.Text(), nullable=True),
     sa.Column('name', sa.String(length=255), nullable=True),
     sa.Column('email', sa.String(length=254), nullable=True),
     sa.Column('email_verified_at', webapp.models.base.UTCDateTime(timezone=True), nullable=True),
