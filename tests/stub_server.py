@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import threading
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class JSONHandler(BaseHTTPRequestHandler):
@@ -28,7 +28,7 @@ class JSONHandler(BaseHTTPRequestHandler):
 @contextmanager
 def serve(handler: type[BaseHTTPRequestHandler]):
     """Run ``handler`` on a free loopback port; yields its base URL."""
-    server = HTTPServer(("127.0.0.1", 0), handler)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)  # a slow answer must not hold back others
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"

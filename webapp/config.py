@@ -72,6 +72,8 @@ class Config:
     RASA_URL = os.environ.get("RASA_URL", "http://127.0.0.1:5005")
     RASA_TIMEOUT = float(os.environ.get("RASA_TIMEOUT", "60"))
     WORKER_POLL_SECONDS = float(os.environ.get("WORKER_POLL_SECONDS", "0.2"))
+    # Conversations (and outbox recipients) worked on at the same time.
+    WORKER_THREADS = int(os.environ.get("WORKER_THREADS", "8"))
     OUTBOX_MAX_ATTEMPTS = int(os.environ.get("OUTBOX_MAX_ATTEMPTS", "8"))
     # How long a message waits for Rasa before the conversation goes to people.
     INBOUND_GIVE_UP_SECONDS = float(os.environ.get("INBOUND_GIVE_UP_SECONDS", "90"))

@@ -1,8 +1,10 @@
-"""The worker: processes inbound messages in order and dispatches the outbox.
+"""The worker: processes inbound messages and dispatches the outbox.
 
-Inbound messages and outbox sends run in two threads so that a slow Rasa
-turn never holds back deliveries, and a slow delivery never holds back
-turns. Each pass is a short transaction; both loops survive errors.
+Two schedulers poll the database. Each hands work to a thread pool one key
+at a time (a conversation for inbound messages, a recipient for the outbox),
+so order is kept within a conversation while a slow Rasa turn or a slow
+Twilio send for one customer never holds back the others. Every task is a
+series of short transactions; errors leave rows queued for a retry.
 """
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
 
 from flask import Flask
 
@@ -21,36 +25,70 @@ from .services import inbound, outbox
 log = logging.getLogger("zapdesk.worker")
 
 
-def _loop(app: Flask, name: str, step, stop: threading.Event) -> None:
+class KeyedPool:
+    """A thread pool that runs at most one task per key at a time."""
+
+    def __init__(self, size: int, name: str):
+        self.executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix=name)
+        self.busy: set[Hashable] = set()
+        self.lock = threading.Lock()
+
+    def submit(self, key: Hashable, task: Callable[[], object]) -> bool:
+        with self.lock:
+            if key in self.busy:
+                return False
+            self.busy.add(key)
+
+        def run() -> None:
+            try:
+                task()
+            finally:
+                with self.lock:
+                    self.busy.discard(key)
+
+        self.executor.submit(run)
+        return True
+
+    def shutdown(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _in_context(app: Flask, name: str, work: Callable[[], object]) -> object:
+    with app.app_context():
+        try:
+            return work()
+        except Exception:  # keep going: the row stays queued and is retried
+            log.exception("%s task failed", name)
+            db.session.rollback()
+            return None
+        finally:
+            db.session.remove()
+
+
+def _schedule(app: Flask, name: str, pool: KeyedPool, keys: Callable[[], list],
+              work: Callable[[Hashable], object], stop: threading.Event) -> None:
     poll = app.config["WORKER_POLL_SECONDS"]
     while not stop.is_set():
-        with app.app_context():
-            try:
-                busy = step()
-            except Exception:  # keep going: the row stays queued and is retried
-                log.exception("%s pass failed", name)
-                db.session.rollback()
-                busy = 0
-            finally:
-                db.session.remove()
-        if not busy:
-            stop.wait(poll)
+        for key in _in_context(app, name, keys) or []:
+            pool.submit(key, lambda key=key: _in_context(app, name, lambda: work(key)))
+        stop.wait(poll)
 
 
 def run(app: Flask, stop: threading.Event | None = None) -> None:
     stop = stop or threading.Event()
     rasa = RasaClient(app.config["RASA_URL"], timeout=app.config["RASA_TIMEOUT"])
-    with app.app_context():
-        sender = outbox.make_sender()
-    threads = [
-        threading.Thread(target=_loop, name="inbound", daemon=True,
-                         args=(app, "inbound", lambda: inbound.process_due(rasa), stop)),
-        threading.Thread(target=_loop, name="outbox", daemon=True,
-                         args=(app, "outbox", lambda: outbox.dispatch_due(sender), stop)),
+    size = app.config["WORKER_THREADS"]
+    pools = {"inbound": KeyedPool(size, "inbound"), "outbox": KeyedPool(size, "outbox")}
+    schedulers = [
+        threading.Thread(target=_schedule, name="inbound", daemon=True, args=(
+            app, "inbound", pools["inbound"], inbound.waiting_conversations,
+            lambda conversation_id: inbound.process_conversation(conversation_id, rasa), stop)),
+        threading.Thread(target=_schedule, name="outbox", daemon=True, args=(
+            app, "outbox", pools["outbox"], outbox.waiting_recipients, outbox.dispatch_recipient, stop)),
     ]
-    for thread in threads:
+    for thread in schedulers:
         thread.start()
-    log.info("worker started (Rasa at %s)", app.config["RASA_URL"])
+    log.info("worker started (Rasa at %s, %s threads per pool)", app.config["RASA_URL"], size)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -58,6 +96,8 @@ def run(app: Flask, stop: threading.Event | None = None) -> None:
             time.sleep(0.2)
     except KeyboardInterrupt:
         stop.set()
-    for thread in threads:
+    for thread in schedulers:
         thread.join(timeout=10)
+    for pool in pools.values():
+        pool.shutdown()
     log.info("worker stopped")

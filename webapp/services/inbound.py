@@ -62,6 +62,31 @@ def process_due(rasa: RasaClient, limit: int = 50) -> int:
                            handle=lambda m: process_one(m, rasa))
 
 
+def waiting_conversations(limit: int = 500) -> list[int]:
+    """Conversations with received messages, the longest-waiting first."""
+    first = db.func.min(Message.id)
+    rows = db.session.execute(
+        db.select(Message.conversation_id, first)
+        .where(Message.direction == "in", Message.status == "received")
+        .group_by(Message.conversation_id).order_by(first).limit(limit))
+    return [conversation_id for conversation_id, _ in rows]
+
+
+def process_conversation(conversation_id: int, rasa: RasaClient) -> int:
+    """Process one conversation's received messages in order, until one must
+    wait for a retry. The worker runs one of these per conversation at a time."""
+    done = 0
+    while True:
+        message = db.session.scalar(
+            db.select(Message).where(Message.conversation_id == conversation_id, Message.direction == "in",
+                                     Message.status == "received").order_by(Message.id).limit(1))
+        if message is None or (message.next_attempt_at and message.next_attempt_at > utcnow()):
+            return done
+        if not process_one(message, rasa):
+            return done
+        done += 1
+
+
 def rasa_text(message: Message) -> str:
     """The text Rasa sees. Customer text never starts with '/', which Rasa
     would read as an intent injected by the caller."""
@@ -93,8 +118,12 @@ def process_one(message: Message, rasa: RasaClient) -> bool:
         "media": message.media or [],
         "location": message.location,
     }
+    sender_id, text = conversation.rasa_sender_id, rasa_text(message)
+    # No transaction (and so no lock) stays open while Rasa thinks: a slow
+    # turn must not hold back the webhook or other conversations.
+    db.session.commit()
     try:
-        replies = rasa.send(conversation.rasa_sender_id, rasa_text(message), metadata)
+        replies = rasa.send(sender_id, text, metadata)
     except RasaUnavailable as exc:
         return _rasa_failed(message, str(exc))
     for reply in replies:

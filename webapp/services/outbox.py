@@ -79,6 +79,28 @@ def dispatch_due(sender: TwilioSender | None = None, limit: int = 100) -> int:
                     handle=lambda row: _send_one(row, sender))
 
 
+def waiting_recipients(limit: int = 500) -> list[str]:
+    """Recipients with rows to send, the longest-waiting first."""
+    first = db.func.min(Outbox.id)
+    rows = db.session.execute(
+        db.select(Outbox.recipient, first).where(Outbox.status.in_(("pending", "failed")))
+        .group_by(Outbox.recipient).order_by(first).limit(limit))
+    return [recipient for recipient, _ in rows]
+
+
+def dispatch_recipient(recipient: str, sender: TwilioSender | None = None) -> int:
+    """Send one recipient's rows in order, until one must wait for a retry.
+    The worker runs one of these per recipient at a time."""
+    sent = 0
+    while True:
+        row = db.session.scalar(
+            db.select(Outbox).where(Outbox.recipient == recipient, Outbox.status.in_(("pending", "failed")))
+            .order_by(Outbox.id).limit(1))
+        if row is None or row.next_attempt_at > utcnow() or not _send_one(row, sender):
+            return sent
+        sent += 1
+
+
 def _send_one(row: Outbox, sender: TwilioSender | None) -> bool:
     cfg = current_app.config
     # Mark as sending first: a crash mid-send leaves a visible 'sending' row
