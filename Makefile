@@ -8,7 +8,7 @@ export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 export HF_HUB_OFFLINE := 1
 
-.PHONY: help setup run test test-fast test-py test-actions validate test-stories train lint migrate clean
+.PHONY: help setup run test test-fast test-py test-actions validate test-stories test-nlu train shell lint migrate clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-13s %s\n",$$1,$$2}'
@@ -45,6 +45,13 @@ test-py: ## bot, webapp, browser and end-to-end tests
 
 test-fast: ## the same without the end-to-end and browser tests
 	$(VENV)/python -m pytest -q -m "not e2e and not browser"
+
+test-nlu: setup ## NLU cross-validation (5 folds): per-intent P/R/F1, confusion matrix PNG (several minutes)
+	$(RASA)/rasa test nlu --nlu data/nlu --config config.yml --cross-validation --folds 5 --out var/nlu-results
+	@$(VENV)/python scripts/nlu_report.py var/nlu-results
+
+shell: setup ## talk to the running assistant in the terminal (needs `make run` elsewhere)
+	@$(VENV)/python scripts/shell.py
 
 lint: ## ruff
 	$(VENV)/ruff check bot webapp actions tests scripts
