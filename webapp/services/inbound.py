@@ -50,16 +50,11 @@ def store(inbound: InboundMessage) -> tuple[Message, bool]:
     return message, True
 
 
-def process_due(rasa: RasaClient, limit: int = 50) -> int:
-    """Process received messages in id order, one conversation at a time."""
-    now = utcnow()
-    rows = db.session.scalars(
-        db.select(Message).where(Message.direction == "in", Message.status == "received")
-        .order_by(Message.id).limit(limit)
-    ).all()
-    return outbox.in_order(rows, key=lambda m: m.conversation_id,
-                           is_due=lambda m: m.next_attempt_at is None or m.next_attempt_at <= now,
-                           handle=lambda m: process_one(m, rasa))
+def process_due(rasa: RasaClient) -> int:
+    """Process every conversation's received messages, in order, one
+    conversation after another (the worker runs ``process_conversation`` per
+    conversation on a thread pool)."""
+    return sum(process_conversation(conversation_id, rasa) for conversation_id in waiting_conversations())
 
 
 def waiting_conversations(limit: int = 500) -> list[int]:

@@ -50,33 +50,10 @@ def make_sender() -> TwilioSender:
                         api_base_url=cfg["TWILIO_API_BASE_URL"] or None)
 
 
-def in_order(rows, key, is_due, handle) -> int:
-    """Handle ``rows`` (already in id order) one key at a time: a key whose
-    row is not due yet, or whose row failed, holds back its later rows, so
-    nothing for the same conversation or recipient ever overtakes."""
-    blocked = set()
-    done = 0
-    for row in rows:
-        if key(row) in blocked:
-            continue
-        if not is_due(row):
-            blocked.add(key(row))
-        elif handle(row):
-            done += 1
-        else:
-            blocked.add(key(row))
-    return done
-
-
-def dispatch_due(sender: TwilioSender | None = None, limit: int = 100) -> int:
-    """Send due outbox rows in id order, one recipient at a time."""
-    now = utcnow()
-    rows = db.session.scalars(
-        db.select(Outbox).where(Outbox.status.in_(("pending", "failed")))
-        .order_by(Outbox.id).limit(limit)
-    ).all()
-    return in_order(rows, key=lambda row: row.recipient, is_due=lambda row: row.next_attempt_at <= now,
-                    handle=lambda row: _send_one(row, sender))
+def dispatch_due(sender: TwilioSender | None = None) -> int:
+    """Send every recipient's due rows, in order, one recipient after another
+    (the worker runs ``dispatch_recipient`` per recipient on a thread pool)."""
+    return sum(dispatch_recipient(recipient, sender) for recipient in waiting_recipients())
 
 
 def waiting_recipients(limit: int = 500) -> list[str]:
