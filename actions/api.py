@@ -95,9 +95,15 @@ class WebappClient:
                 return None
             raise
 
-    def handoff(self, phone: str, reason: str, note: str) -> dict:
+    def handoff(self, phone: str, reason: str, context: dict) -> dict:
+        """Returns {"ticket": {...}, "business_hours": {"open", "opens_at", "opens_at_text"}}."""
         return self.request("POST", f"/conversations/by-phone/{quote(phone)}/handoff",
-                            json={"reason": reason, "note": note})["ticket"]
+                            json={"reason": reason, "context": context})
+
+    # -- knowledge base
+    def kb_search(self, text: str, language: str) -> dict:
+        """Returns {"confident": bool, "results": [{"id", "slug", "title", "answer", "score", "confident"}]}."""
+        return self.request("GET", "/kb/search", params={"q": text[:500], "language": language, "limit": 3})
 
 
 _client: WebappClient | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 
-TICKET_FORM_SLOTS = ("ticket_subject", "ticket_description", "ticket_confirm")
+TICKET_FORM_SLOTS = ("ticket_subject", "ticket_description", "ticket_confirm", "ticket_key")
 
 
 def intent_of(tracker: Tracker) -> str:
@@ -14,3 +14,7 @@ def intent_of(tracker: Tracker) -> str:
 def reset_ticket_form() -> list[EventType]:
     """Empty answers for a new ticket, whatever an abandoned form collected."""
     return [SlotSet(slot, None) for slot in TICKET_FORM_SLOTS]
+
+
+def text_of(tracker: Tracker) -> str:
+    return str((tracker.latest_message or {}).get("text") or "")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -11,11 +12,26 @@ from rasa_sdk.types import DomainDict
 
 from . import api
 from .common import intent_of, reset_ticket_form
+from .tickets import mask_email
 
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 CODE = re.compile(r"\b(\d{6})\b")
 RESEND = re.compile(r"(novo|outro|reenvi|new|another|resend|again|de novo|n[aã]o (recebi|chegou))", re.IGNORECASE)
 FLOWS_AFTER_VERIFICATION = ("open_ticket", "check_status")
+FORMAT_FAILURES_BEFORE_HELP = 3
+
+
+def format_failure(dispatcher: CollectingDispatcher, tracker: Tracker, slot: str, response: str | None,
+                   help_response: str) -> dict[str, Any]:
+    """An answer in the wrong format. From the third in a row the assistant
+    explains the format and offers a person or a way out ("atendente",
+    "cancelar") instead of asking the same question forever."""
+    failures = int(tracker.get_slot("format_failures") or 0) + 1
+    if failures >= FORMAT_FAILURES_BEFORE_HELP:
+        dispatcher.utter_message(response=help_response)
+    elif response:
+        dispatcher.utter_message(response=response)
+    return {slot: None, "format_failures": failures}
 
 
 class ActionStartRegistration(Action):
@@ -30,7 +46,7 @@ class ActionStartRegistration(Action):
             dispatcher.utter_message(response="utter_need_registration")
         return [SlotSet("pending_flow", intent if intent in FLOWS_AFTER_VERIFICATION else None),
                 SlotSet("customer_name", None), SlotSet("customer_email", None),
-                SlotSet("verification_code", None)]
+                SlotSet("verification_code", None), SlotSet("format_failures", 0)]
 
 
 class ValidateRegistrationForm(FormValidationAction):
@@ -53,9 +69,9 @@ class ValidateRegistrationForm(FormValidationAction):
             return {"customer_email": None}
         match = EMAIL.search(str(slot_value or ""))
         if not match:
-            dispatcher.utter_message(response="utter_invalid_email")
-            return {"customer_email": None}
-        return {"customer_email": match.group(0).lower()}
+            return format_failure(dispatcher, tracker, "customer_email", "utter_invalid_email",
+                                  "utter_format_help_email")
+        return {"customer_email": match.group(0).lower(), "format_failures": 0}
 
 
 class ActionRegisterCustomer(Action):
@@ -102,7 +118,8 @@ class ValidateVerificationForm(FormValidationAction):
                 if intent_of(tracker) == "resend_code" or RESEND.search(text):
                     await api.call("resend_code", tracker.sender_id)
                     dispatcher.utter_message(response="utter_code_resent")
-                return {"verification_code": None}
+                    return {"verification_code": None, "format_failures": 0}
+                return format_failure(dispatcher, tracker, "verification_code", None, "utter_format_help_code")
             result = await api.call("verify", tracker.sender_id, match.group(1))
         except (api.ApiError, api.ApiRefused):
             dispatcher.utter_message(response="utter_service_error")
@@ -133,6 +150,8 @@ class ActionVerificationDone(Action):
         flow = tracker.get_slot("pending_flow")
         if flow == "open_ticket":
             events.extend(reset_ticket_form())
+            events += [SlotSet("ticket_key", f"rasa:{tracker.sender_id}:{uuid.uuid4().hex}"),
+                       SlotSet("ticket_email", mask_email(tracker.get_slot("customer_email")))]
             events.append(FollowupAction("ticket_form"))
         elif flow == "check_status":
             events.append(FollowupAction("action_check_status"))

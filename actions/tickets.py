@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -64,15 +65,47 @@ class ValidateTicketForm(FormValidationAction):
         return {"ticket_confirm": None}
 
 
+def mask_email(email: str | None) -> str | None:
+    """m***a@exemplo.com.br: enough for the customer to recognise it."""
+    if not email or "@" not in email:
+        return None
+    local, _, domain = email.partition("@")
+    shown = local[0] + "***" + (local[-1] if len(local) > 2 else "")
+    return f"{shown}@{domain}"
+
+
 class ActionStartTicket(Action):
     """Every ticket starts from empty answers, whatever an earlier, abandoned
-    form (cancelled, or left for a person) had collected."""
+    form (cancelled, or left for a person) had collected, with a fresh
+    idempotency key that every retry of this one ticket reuses."""
 
     def name(self) -> str:
         return "action_start_ticket"
 
     async def run(self, dispatcher, tracker, domain) -> list[EventType]:
-        return reset_ticket_form()
+        try:
+            customer = await api.call("customer", tracker.sender_id)
+        except (api.ApiError, api.ApiRefused):
+            customer = None
+        email = mask_email((customer or {}).get("email")) if (customer or {}).get("verified") else None
+        return reset_ticket_form() + [SlotSet("ticket_key", f"rasa:{tracker.sender_id}:{uuid.uuid4().hex}"),
+                                      SlotSet("ticket_email", email), SlotSet("pending_question", None)]
+
+
+class ActionAskTicketConfirm(Action):
+    """The summary, and where the status link will go: the customer confirms
+    the email again before a link is sent to it (it may be months old)."""
+
+    def name(self) -> str:
+        return "action_ask_ticket_confirm"
+
+    async def run(self, dispatcher, tracker, domain) -> list[EventType]:
+        email = tracker.get_slot("ticket_email")
+        if email:
+            dispatcher.utter_message(response="utter_ticket_summary_with_email", ticket_email=email)
+        else:
+            dispatcher.utter_message(response="utter_ticket_summary")
+        return []
 
 
 class ActionCreateTicket(Action):
@@ -80,21 +113,32 @@ class ActionCreateTicket(Action):
         return "action_create_ticket"
 
     async def run(self, dispatcher, tracker, domain) -> list[EventType]:
-        reset = reset_ticket_form()
         if tracker.get_slot("ticket_confirm") is not True:
             dispatcher.utter_message(response="utter_ticket_cancelled")
-            return reset
-        # The confirming message's id: a retried action never opens a second ticket.
-        message_id = (tracker.latest_message or {}).get("message_id") or ""
+            return reset_ticket_form()
+        return await create_ticket_events(dispatcher, tracker)
+
+
+async def create_ticket_events(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
+    """Open the confirmed ticket. When the API fails the answers are kept and
+    the customer may say "sim" to try again, with the same idempotency key: a
+    request that timed out but went through is never a second ticket."""
+    key = tracker.get_slot("ticket_key")
+    if not key:  # a conversation from before keys were kept in a slot
+        message_id = (tracker.latest_message or {}).get("message_id") or uuid.uuid4().hex
         key = f"rasa:{tracker.sender_id}:{message_id}"
-        try:
-            ticket = await api.call("create_ticket", tracker.sender_id, tracker.get_slot("ticket_subject"),
-                                    tracker.get_slot("ticket_description"), key)
-        except (api.ApiError, api.ApiRefused):
-            dispatcher.utter_message(response="utter_service_error")
-            return reset
-        dispatcher.utter_message(response="utter_ticket_created", created_ticket_number=ticket["number"])
-        return reset + [SlotSet("created_ticket_number", str(ticket["number"]))]
+    try:
+        ticket = await api.call("create_ticket", tracker.sender_id, tracker.get_slot("ticket_subject"),
+                                tracker.get_slot("ticket_description"), key)
+    except api.ApiRefused:  # refused for a reason a retry cannot change
+        dispatcher.utter_message(response="utter_service_error")
+        return reset_ticket_form() + [SlotSet("pending_question", None)]
+    except api.ApiError:  # down, overloaded or too slow: the same request may succeed later
+        dispatcher.utter_message(response="utter_ticket_retry")
+        return [SlotSet("ticket_key", key), SlotSet("pending_question", "retry_ticket")]
+    dispatcher.utter_message(response="utter_ticket_created", created_ticket_number=ticket["number"])
+    return reset_ticket_form() + [SlotSet("created_ticket_number", str(ticket["number"])),
+                                  SlotSet("pending_question", None)]
 
 
 def _number(tracker: Tracker) -> int | None:

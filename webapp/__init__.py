@@ -9,6 +9,7 @@ from sqlalchemy.engine import Engine
 
 from .config import Config, ProductionConfig, check_production
 from .extensions import db, jwt, limiter, mail, migrate
+from .services import business_hours
 
 
 def create_app(config: type | dict | None = None) -> Flask:
@@ -21,6 +22,7 @@ def create_app(config: type | dict | None = None) -> Flask:
         app.config.from_object(config)
     if app.config["APP_ENV"] == "production":
         check_production(app.config)
+    business_hours.from_config(app.config)  # a schedule that cannot be read stops the start
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)

@@ -94,6 +94,10 @@ class FakeWebapp:
     overrides: dict[tuple[str, str], tuple[int, Any]] = field(default_factory=dict)
     delay: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    kb: list[dict] = field(default_factory=list)
+    kb_min_words: int = 1
+    kb_confident_words: int = 3
+    business_hours: dict = field(default_factory=lambda: {"open": True, "opens_at": None})
 
     # ------------------------------------------------------------ test helpers
     def reset(self) -> None:
@@ -104,6 +108,8 @@ class FakeWebapp:
             self.codes.clear()
             self.overrides.clear()
             self.delay = 0.0
+            self.kb.clear()
+            self.business_hours = {"open": True, "opens_at": None}
 
     def add_customer(self, phone: str = SENDER, *, name: str | None = "Maria Silva",
                      profile_name: str | None = "Maria", email: str | None = "maria.silva@exemplo.com.br",
@@ -126,6 +132,12 @@ class FakeWebapp:
                   "_key": None, "_source": "whatsapp"}
         self.tickets[number] = ticket
         return ticket
+
+    def add_article(self, title: str, answer: str, language: str = "pt", slug: str | None = None) -> dict:
+        article = {"id": len(self.kb) + 1, "slug": slug or f"article-{len(self.kb) + 1}", "title": title,
+                   "answer": answer, "language": language}
+        self.kb.append(article)
+        return article
 
     def set_code(self, phone: str = SENDER, code: str = "483920", attempts: int = 0) -> None:
         self.codes[phone_key(phone)] = {"code": code, "attempts": attempts}
@@ -209,11 +221,36 @@ class FakeWebapp:
                       if t["customer_id"] == customer["id"] and t["status"] in ACTIVE]
             ticket = active[0] if active else self.add_ticket(
                 customer["phone"], subject="Atendimento pelo WhatsApp", description="")
+            context = body.get("context")
+            if context is not None and not isinstance(context, dict):
+                raise error(422, "invalid", "context must be an object", field="context")
             ticket.setdefault("_handoffs", []).append(
-                {"reason": str(body.get("reason", "customer_request"))[:50],
-                 "note": str(body.get("note", ""))[:5000] or None})
-            return 201, {"ticket": self._ticket_json(ticket, with_label=False)}
+                {"reason": str(body.get("reason", "customer_request"))[:50], "context": context})
+            return 201, {"ticket": self._ticket_json(ticket, with_label=False),
+                         "business_hours": dict(self.business_hours)}
+        if parts == ["kb", "search"] and method == "GET":
+            q = (query.get("q") or [""])[0].strip()
+            language = (query.get("language") or [""])[0]
+            if not q or len(q) > 500:
+                raise error(422, "invalid", "q must have 1 to 500 characters", field="q")
+            if language not in ("pt", "en"):
+                raise error(422, "invalid", "language must be pt or en", field="language")
+            return 200, self._kb_search(q, language)
         raise error(404, "not_found", "The requested URL was not found on the server.")
+
+    def _kb_search(self, q: str, language: str) -> dict:
+        """Articles sharing at least ``kb_min_words`` words with the question;
+        confident from ``kb_confident_words`` shared words."""
+        words = set(re.findall(r"\w+", q.lower()))
+        hits = []
+        for article in self.kb:
+            if article["language"] != language:
+                continue
+            shared = len(words & set(re.findall(r"\w+", (article["title"] + " " + article["answer"]).lower())))
+            if shared >= self.kb_min_words:
+                hits.append({**article, "score": shared, "confident": shared >= self.kb_confident_words})
+        hits.sort(key=lambda a: -a["score"])
+        return {"confident": bool(hits and hits[0]["confident"]), "results": hits[:3]}
 
     def _register(self, body: dict) -> tuple[int, dict]:
         name = str(body.get("name", "")).strip()
@@ -370,7 +407,8 @@ DOMAIN_SLOTS = {
     "language": "pt", "customer_verified": False, "customer_name": None, "customer_email": None,
     "verification_code": None, "ticket_subject": None, "ticket_description": None,
     "ticket_confirm": None, "ticket_number": None, "pending_flow": None,
-    "created_ticket_number": None, "requested_slot": None,
+    "created_ticket_number": None, "requested_slot": None, "pending_question": None, "misunderstood": 0,
+    "kb_offered": None, "ticket_key": None, "ticket_email": None, "format_failures": 0,
     "session_started_metadata": None,
 }
 FORMS = {

@@ -174,14 +174,31 @@ def test_ticket_other_refusals_are_raised(webapp):
         api.client().ticket(SENDER, 7)
 
 
-def test_handoff_posts_reason_and_note(webapp):
+def test_handoff_posts_reason_and_context(webapp):
     webapp.add_customer()
-    ticket = api.client().handoff(SENDER, "customer_request", "{}")
-    assert ticket["number"] == 1
-    assert "status_label" not in ticket  # the handoff answers with the plain ticket
+    context = {"intent": "request_human", "slots": {}, "kb_articles": [], "last_messages": ["atendente"]}
+    result = api.client().handoff(SENDER, "customer_request", context)
+    assert result["ticket"]["number"] == 1
+    assert "status_label" not in result["ticket"]  # the handoff answers with the plain ticket
+    assert result["business_hours"] == {"open": True, "opens_at": None}
     [req] = webapp.requests
     assert (req.method, req.path) == ("POST", f"/api/v1/conversations/by-phone/{SENDER}/handoff")
-    assert req.body == {"reason": "customer_request", "note": "{}"}
+    assert req.body == {"reason": "customer_request", "context": context}
+
+
+def test_kb_search_sends_the_question_and_language(webapp):
+    webapp.add_article("Prazo de entrega", "Entregamos em até 5 dias úteis nas capitais.")
+    result = api.client().kb_search("qual o prazo de entrega?", "pt")
+    assert result["confident"] is True and result["results"][0]["title"] == "Prazo de entrega"
+    [req] = webapp.requests
+    assert (req.method, req.path) == ("GET", "/api/v1/kb/search")
+    assert req.query == {"q": ["qual o prazo de entrega?"], "language": ["pt"], "limit": ["3"]}
+
+
+def test_kb_search_truncates_very_long_questions(webapp):
+    api.client().kb_search("entrega " * 200, "pt")
+    [req] = webapp.requests
+    assert len(req.query["q"][0]) == 500
 
 
 # ---------------------------------------------------------------- call()

@@ -1,20 +1,18 @@
 """actions/handoff.py: handing the conversation to a person, with context."""
 from __future__ import annotations
 
-import json
-
 from conftest import (
     SENDER,
     SERVICE_TOKEN,
     action_event,
     bot_event,
-    kinds,
     responses,
     run,
+    slot_sets,
     user_event,
 )
 
-from actions.handoff import ActionHandoff, handoff_note
+from actions.handoff import ActionHandoff, handoff_context
 
 EARLIER = ["oi", "quero abrir um chamado", "Maria Silva", "Entrega atrasada",
            "Comprei no dia 10 e não chegou", "", "👎"]
@@ -36,24 +34,31 @@ def handoff_tracker(make_tracker, **slots):
                                "pending_flow": None, "language": "pt", **slots})
 
 
-def test_handoff_note_has_what_the_agent_needs(make_tracker):
-    note = json.loads(handoff_note(handoff_tracker(make_tracker)))
-    assert note == {
+def test_handoff_context_has_what_the_agent_needs(make_tracker):
+    context = handoff_context(handoff_tracker(make_tracker, kb_offered=["Prazo de entrega"]))
+    assert context == {
         "intent": "request_human",
         # only the context slots that have a value
         "slots": {"ticket_subject": "Entrega atrasada", "customer_name": "Maria Silva"},
+        "kb_articles": ["Prazo de entrega"],
         # the last five customer texts, oldest first; empty ones skipped
         "last_messages": ["Maria Silva", "Entrega atrasada", "Comprei no dia 10 e não chegou", "👎",
                           "quero falar com um atendente"],
     }
 
 
-def test_handoff_note_of_a_fresh_conversation(make_tracker):
-    note = json.loads(handoff_note(make_tracker("atendente", "request_human")))
-    assert note == {"intent": "request_human", "slots": {}, "last_messages": ["atendente"]}
+def test_handoff_context_of_a_fresh_conversation(make_tracker):
+    context = handoff_context(make_tracker("atendente", "request_human"))
+    assert context == {"intent": "request_human", "slots": {}, "kb_articles": [], "last_messages": ["atendente"]}
 
 
-def test_handoff_opens_a_ticket_with_the_note(webapp, make_tracker, dispatcher, domain):
+def test_handoff_context_skips_injected_intents(make_tracker):
+    history = [user_event("/share_media", "share_media"), bot_event("…")]
+    context = handoff_context(make_tracker("atendente", "request_human", history=history))
+    assert context["last_messages"] == ["atendente"]
+
+
+def test_handoff_opens_a_ticket_with_the_context(webapp, make_tracker, dispatcher, domain):
     webapp.add_customer()
     events = run(ActionHandoff().run(dispatcher, handoff_tracker(make_tracker), domain))
 
@@ -61,13 +66,22 @@ def test_handoff_opens_a_ticket_with_the_note(webapp, make_tracker, dispatcher, 
     assert (req.method, req.path) == ("POST", f"/api/v1/conversations/by-phone/{SENDER}/handoff")
     assert req.authorization == f"Bearer {SERVICE_TOKEN}"
     assert req.body["reason"] == "customer_request"
-    assert "não chegou" in req.body["note"] and "👎" in req.body["note"]  # readable, not \u escapes
-    assert json.loads(req.body["note"])["intent"] == "request_human"
+    assert req.body["context"]["last_messages"][-1] == "quero falar com um atendente"
     [ticket] = webapp.tickets.values()
-    assert ticket["_handoffs"] == [{"reason": "customer_request", "note": req.body["note"]}]
+    assert ticket["_handoffs"] == [{"reason": "customer_request", "context": req.body["context"]}]
     assert responses(dispatcher) == ["utter_handoff"]
     assert dispatcher.messages[0]["created_ticket_number"] == ticket["number"]
-    assert kinds(events) == [("slot", "created_ticket_number", str(ticket["number"]))]
+    assert slot_sets(events) == {"created_ticket_number": str(ticket["number"]), "pending_question": None,
+                                 "misunderstood": 0}
+
+
+def test_handoff_outside_business_hours_says_when_people_are_back(webapp, make_tracker, dispatcher, domain):
+    webapp.add_customer()
+    webapp.business_hours = {"open": False, "opens_at": "2024-05-06T08:00:00-03:00",
+                             "opens_at_text": "segunda-feira às 08:00"}
+    run(ActionHandoff().run(dispatcher, handoff_tracker(make_tracker), domain))
+    assert responses(dispatcher) == ["utter_handoff_closed"]
+    assert dispatcher.messages[0]["opens_at"] == "segunda-feira às 08:00"
 
 
 def test_handoff_reuses_the_customers_active_ticket(webapp, make_tracker, dispatcher, domain):
@@ -75,7 +89,7 @@ def test_handoff_reuses_the_customers_active_ticket(webapp, make_tracker, dispat
     webapp.add_ticket(number=17, status="open")
     events = run(ActionHandoff().run(dispatcher, handoff_tracker(make_tracker), domain))
     assert dispatcher.messages[0]["created_ticket_number"] == 17
-    assert kinds(events) == [("slot", "created_ticket_number", "17")]
+    assert slot_sets(events)["created_ticket_number"] == "17"
     assert len(webapp.tickets) == 1
 
 

@@ -33,7 +33,8 @@ def test_start_registration_remembers_what_the_customer_wanted(make_tracker, dis
     events = run(ActionStartRegistration().run(dispatcher, tracker, domain))
     assert responses(dispatcher) == ["utter_need_registration"]
     assert kinds(events) == [("slot", "pending_flow", intent), ("slot", "customer_name", None),
-                             ("slot", "customer_email", None), ("slot", "verification_code", None)]
+                             ("slot", "customer_email", None), ("slot", "verification_code", None),
+                             ("slot", "format_failures", 0)]
 
 
 @pytest.mark.parametrize("intent", ["greet", "register"])
@@ -81,7 +82,7 @@ def test_reset_slots_are_not_judged(make_tracker, dispatcher, domain):
 def test_emails_are_found_in_the_text_and_lowercased(make_tracker, dispatcher, domain, value, expected):
     result = run(ValidateRegistrationForm().validate_customer_email(value, dispatcher,
                                                                     make_tracker(value, "inform"), domain))
-    assert result == {"customer_email": expected}
+    assert result == {"customer_email": expected, "format_failures": 0}
     assert dispatcher.messages == []
 
 
@@ -89,7 +90,7 @@ def test_emails_are_found_in_the_text_and_lowercased(make_tracker, dispatcher, d
 def test_invalid_emails_are_asked_again(make_tracker, dispatcher, domain, value):
     result = run(ValidateRegistrationForm().validate_customer_email(value, dispatcher,
                                                                     make_tracker(value, "inform"), domain))
-    assert result == {"customer_email": None}
+    assert result == {"customer_email": None, "format_failures": 1}
     assert responses(dispatcher) == ["utter_invalid_email"]
 
 
@@ -102,7 +103,8 @@ def test_registration_form_validation_through_rasa_sdk(make_tracker, dispatcher,
                                       "end": 28, "extractor": "RegexEntityExtractor"}],
                            after=[slot_event("customer_email", "MARIA.Silva@Exemplo.com.br")])
     events = run(ValidateRegistrationForm().run(dispatcher, tracker, domain))
-    assert kinds(events) == [("slot", "customer_email", "maria.silva@exemplo.com.br")]
+    assert kinds(events) == [("slot", "customer_email", "maria.silva@exemplo.com.br"),
+                             ("slot", "format_failures", 0)]
     assert dispatcher.messages == []
 
 
@@ -229,7 +231,7 @@ def test_no_live_code_is_a_dead_code(webapp, make_tracker, dispatcher, domain):
 def test_asking_for_a_new_code_resends_it(webapp, make_tracker, dispatcher, domain, text, intent):
     webapp.add_customer(verified=False)
     result = verify(code_tracker(make_tracker, text, intent), dispatcher, domain, text)
-    assert result == {"verification_code": None}
+    assert result == {"verification_code": None, "format_failures": 0}
     assert responses(dispatcher) == ["utter_code_resent"]
     [req] = webapp.requests
     assert (req.method, req.path, req.body) == (
@@ -239,7 +241,7 @@ def test_asking_for_a_new_code_resends_it(webapp, make_tracker, dispatcher, doma
 @pytest.mark.parametrize("text", ["12345", "1234567", "ok", "👍"])
 def test_anything_else_is_asked_again_silently(webapp, make_tracker, dispatcher, domain, text):
     result = verify(code_tracker(make_tracker, text), dispatcher, domain, text)
-    assert result == {"verification_code": None}
+    assert result == {"verification_code": None, "format_failures": 1}
     assert dispatcher.messages == []  # the form asks for the code again
     assert webapp.requests == []
 
@@ -299,10 +301,17 @@ def test_verification_done_continues_the_pending_flow(make_tracker, dispatcher, 
                                                       "customer_verified": True})
     events = run(ActionVerificationDone().run(dispatcher, tracker, domain))
     assert responses(dispatcher) == ["utter_verified"]
-    resets = [("slot", s, None) for s in ("ticket_subject", "ticket_description", "ticket_confirm")]
-    assert kinds(events) == [("slot", "customer_verified", True), ("slot", "verification_code", None),
-                             ("slot", "pending_flow", None),
-                             *(resets if flow == "open_ticket" else []), ("followup", followup)]
+    resets = [("slot", s, None) for s in ("ticket_subject", "ticket_description", "ticket_confirm", "ticket_key")]
+    got = kinds(events)
+    if flow == "open_ticket":
+        # a fresh idempotency key for the ticket, and the email its link goes to, masked
+        key, email = got[-3], got[-2]
+        assert key[:2] == ("slot", "ticket_key") and key[2].startswith(f"rasa:{SENDER}:")
+        assert email == ("slot", "ticket_email", "m***a@exemplo.com.br")
+        got = got[:-3] + got[-1:]
+    assert got == [("slot", "customer_verified", True), ("slot", "verification_code", None),
+                   ("slot", "pending_flow", None),
+                   *(resets if flow == "open_ticket" else []), ("followup", followup)]
 
 
 def test_verification_done_without_a_pending_flow_offers_help(make_tracker, dispatcher, domain):
@@ -311,3 +320,40 @@ def test_verification_done_without_a_pending_flow_offers_help(make_tracker, disp
     assert responses(dispatcher) == ["utter_verified", "utter_how_can_help"]
     assert not any(e["event"] == "followup" for e in events)
     assert ("slot", "customer_verified", True) in kinds(events)
+
+
+# ---------------------------------------------------------------- answers in the wrong format
+def test_third_bad_email_in_a_row_explains_the_format_and_offers_a_way_out(make_tracker, dispatcher, domain):
+    """"não sei", "123", "😅": the third failure explains the format and offers
+    a person or an exit instead of the same question again."""
+    form = ValidateRegistrationForm()
+    failures = 0
+    said = []
+    for text in ("não sei", "123", "😅"):
+        tracker = make_tracker(text, "inform", slots={"format_failures": failures})
+        result = run(form.validate_customer_email(text, dispatcher, tracker, domain))
+        assert result["customer_email"] is None
+        failures = result["format_failures"]
+        said.append(responses(dispatcher)[-1])
+    assert failures == 3
+    assert said == ["utter_invalid_email", "utter_invalid_email", "utter_format_help_email"]
+
+
+def test_a_good_email_after_failures_resets_the_count(make_tracker, dispatcher, domain):
+    tracker = make_tracker("maria@exemplo.com", "inform", slots={"format_failures": 2})
+    result = run(ValidateRegistrationForm().validate_customer_email("maria@exemplo.com", dispatcher, tracker,
+                                                                     domain))
+    assert result == {"customer_email": "maria@exemplo.com", "format_failures": 0}
+
+
+def test_third_answer_without_a_code_explains_the_code(webapp, make_tracker, dispatcher, domain):
+    webapp.add_customer(verified=False)
+    tracker = code_tracker(make_tracker, "sei lá", "nlu_fallback")
+    first = verify(tracker, dispatcher, domain, "sei lá")
+    assert first == {"verification_code": None, "format_failures": 1} and dispatcher.messages == []
+    tracker = make_tracker("😅", "chitchat", slots={**NAME_AND_EMAIL, "format_failures": 2},
+                           active_loop="verification_form", requested_slot="verification_code")
+    third = verify(tracker, dispatcher, domain, "😅")
+    assert third == {"verification_code": None, "format_failures": 3}
+    assert responses(dispatcher) == ["utter_format_help_code"]
+    assert webapp.requests == []  # nothing was checked against the API

@@ -12,12 +12,20 @@ from conftest import (
     responses,
     run,
     slot_event,
+    slot_sets,
 )
 
-from actions.tickets import ActionCheckStatus, ActionCreateTicket, ActionStartTicket, ValidateTicketForm
+from actions.tickets import (
+    ActionAskTicketConfirm,
+    ActionCheckStatus,
+    ActionCreateTicket,
+    ActionStartTicket,
+    ValidateTicketForm,
+    mask_email,
+)
 
 RESET = [("slot", "ticket_subject", None), ("slot", "ticket_description", None),
-         ("slot", "ticket_confirm", None)]
+         ("slot", "ticket_confirm", None), ("slot", "ticket_key", None)]
 FILLED = {"customer_verified": True, "customer_name": "Maria Silva", "ticket_subject": "Entrega atrasada",
           "ticket_description": "Comprei no dia 10, pedido 4411, e até hoje não chegou.",
           "ticket_confirm": True}
@@ -171,7 +179,8 @@ def test_create_ticket(webapp, make_tracker, dispatcher, domain):
     assert ticket["subject"] == "Entrega atrasada"
     assert responses(dispatcher) == ["utter_ticket_created"]
     assert dispatcher.messages[0]["created_ticket_number"] == ticket["number"]
-    assert kinds(events) == RESET + [("slot", "created_ticket_number", str(ticket["number"]))]
+    assert kinds(events) == RESET + [("slot", "created_ticket_number", str(ticket["number"])),
+                                     ("slot", "pending_question", None)]
 
 
 def test_a_retried_action_does_not_open_a_second_ticket(webapp, make_tracker, dispatcher, domain):
@@ -202,17 +211,19 @@ def test_without_a_yes_nothing_is_opened(webapp, make_tracker, dispatcher, domai
     assert webapp.requests == []
 
 
-def test_create_ticket_when_the_api_is_down(api_down, make_tracker, dispatcher, domain):
+def test_create_ticket_when_the_api_is_down_keeps_the_answers(api_down, make_tracker, dispatcher, domain):
     events = run(ActionCreateTicket().run(dispatcher, confirmed_tracker(make_tracker), domain))
-    assert responses(dispatcher) == ["utter_service_error"]
-    assert kinds(events) == RESET
+    assert responses(dispatcher) == ["utter_ticket_retry"]
+    # nothing is reset: a "sim" tries again with the same key
+    assert kinds(events) == [("slot", "ticket_key", f"rasa:{SENDER}:{MESSAGE_ID}"),
+                             ("slot", "pending_question", "retry_ticket")]
 
 
 def test_create_ticket_refused_for_an_unverified_customer(webapp, make_tracker, dispatcher, domain):
     webapp.add_customer(verified=False)
     events = run(ActionCreateTicket().run(dispatcher, confirmed_tracker(make_tracker), domain))
     assert responses(dispatcher) == ["utter_service_error"]
-    assert kinds(events) == RESET
+    assert kinds(events) == RESET + [("slot", "pending_question", None)]
     assert webapp.tickets == {}
 
 
@@ -328,12 +339,49 @@ def test_status_after_verification_does_not_read_the_code_as_a_ticket_number(
     assert responses(dispatcher) == ["utter_ticket_list"]
 
 
-def test_a_new_ticket_starts_from_empty_answers(make_tracker, dispatcher, domain):
+def test_a_new_ticket_starts_from_empty_answers(webapp, make_tracker, dispatcher, domain):
     # A cancelled form left answers behind; they must not leak into the next ticket.
+    webapp.add_customer(email="maria.silva@exemplo.com.br")
     tracker = make_tracker("quero abrir um chamado", "open_ticket",
                            slots={"ticket_subject": "Assunto antigo", "ticket_description": "velho",
-                                  "ticket_confirm": True})
+                                  "ticket_confirm": True, "ticket_key": "rasa:old", "pending_question": "x"})
     events = run(ActionStartTicket().run(dispatcher, tracker, domain))
-    assert kinds(events) == [("slot", "ticket_subject", None), ("slot", "ticket_description", None),
-                             ("slot", "ticket_confirm", None)]
+    got = kinds(events)
+    assert got[:4] == [("slot", "ticket_subject", None), ("slot", "ticket_description", None),
+                       ("slot", "ticket_confirm", None), ("slot", "ticket_key", None)]
+    key = got[4]
+    assert key[:2] == ("slot", "ticket_key") and key[2].startswith(f"rasa:{SENDER}:") and key[2] != "rasa:old"
+    # the email the status link will go to, masked, fresh from the webapp (never an old slot)
+    assert got[5:] == [("slot", "ticket_email", "m***a@exemplo.com.br"), ("slot", "pending_question", None)]
     assert dispatcher.messages == []
+
+
+def test_each_new_ticket_gets_its_own_key(webapp, make_tracker, dispatcher, domain):
+    webapp.add_customer()
+    keys = {slot_sets(run(ActionStartTicket().run(dispatcher, make_tracker("abrir chamado", "open_ticket"),
+                                                   domain)))["ticket_key"] for _ in range(3)}
+    assert len(keys) == 3
+
+
+def test_no_email_is_shown_for_an_unverified_or_unknown_customer(webapp, make_tracker, dispatcher, domain):
+    webapp.add_customer(verified=False)
+    assert slot_sets(run(ActionStartTicket().run(dispatcher, make_tracker("abrir", "open_ticket"),
+                                                 domain)))["ticket_email"] is None
+    webapp.reset()
+    assert slot_sets(run(ActionStartTicket().run(dispatcher, make_tracker("abrir", "open_ticket"),
+                                                 domain)))["ticket_email"] is None
+
+
+@pytest.mark.parametrize("email, masked", [("maria.silva@exemplo.com.br", "m***a@exemplo.com.br"),
+                                           ("zé@x.io", "z***@x.io"), ("ab@x.io", "a***@x.io"),
+                                           ("", None), (None, None), ("sem-arroba", None)])
+def test_mask_email(email, masked):
+    assert mask_email(email) == masked
+
+
+def test_the_summary_names_the_email_of_the_link(make_tracker, dispatcher, domain):
+    run(ActionAskTicketConfirm().run(dispatcher, make_tracker(slots={"ticket_email": "m***a@exemplo.com.br"}),
+                                     domain))
+    run(ActionAskTicketConfirm().run(dispatcher, make_tracker(), domain))
+    assert responses(dispatcher) == ["utter_ticket_summary_with_email", "utter_ticket_summary"]
+    assert dispatcher.messages[0]["ticket_email"] == "m***a@exemplo.com.br"

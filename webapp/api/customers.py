@@ -3,6 +3,7 @@ from flask import request
 
 from ..auth import principal_required
 from ..services import customers, inbound
+from ..services.errors import Invalid
 from . import bp
 from .auth import json_body
 
@@ -50,6 +51,10 @@ def handoff(phone):
     body = request.get_json(silent=True) or {}
     customer = customers.get_by_phone(phone)
     conversation = customers.get_or_create_for_whatsapp(customer.phone)
+    context = body.get("context")
+    if context is not None and not isinstance(context, dict):
+        raise Invalid("context must be an object", field="context")
     ticket = inbound.handoff(conversation, reason=str(body.get("reason", "customer_request"))[:50],
-                             note=str(body.get("note", ""))[:5000] or None, announce=False)
-    return {"ticket": ticket.to_dict()}, 201
+                             note=str(body.get("note", ""))[:5000] or None, context=context, announce=False)
+    # The assistant tells the customer itself; outside business hours it says when people are back.
+    return {"ticket": ticket.to_dict(), "business_hours": inbound.opening_info(customer)}, 201

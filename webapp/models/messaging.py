@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+import sqlalchemy as sa
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -19,6 +20,9 @@ class Conversation(db.Model):
     # When set, a person owns the conversation and the bot stays silent.
     handoff_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", use_alter=True, name="fk_conversations_handoff_ticket"))
     last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when an agent gives the conversation back: the assistant starts from a
+    # clean slate (no stale form or slots) before it sees the next message.
+    assistant_reset_pending: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     customer = relationship("Customer")
@@ -60,6 +64,8 @@ class Message(db.Model):
     conversation = relationship("Conversation", back_populates="messages")
     agent = relationship("Agent")
     parts = relationship("Outbox", back_populates="message", order_by="Outbox.id")
+    # Inbound media, downloaded and kept by us (``media``, Twilio's URLs, stays as received).
+    attachments = relationship("MediaFile", back_populates="message", order_by="MediaFile.position")
 
     __table_args__ = (Index("ix_messages_inbound_queue", "direction", "status", "id"),)
 
@@ -70,9 +76,42 @@ class Message(db.Model):
             "author": self.author,
             "body": self.body,
             "media": self.media or [],
+            "attachments": [a.to_dict() for a in self.attachments],
             "status": self.status,
             "created_at": self.created_at.isoformat(),
         }
+
+
+class MediaFile(db.Model):
+    """One inbound attachment (photo, voice note, document...). The worker
+    downloads it from Twilio with the account's credentials and keeps the bytes
+    under ``MEDIA_DIR``; agents see it through the agent UI, never through
+    Twilio's URL."""
+
+    __tablename__ = "media"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)  # N of MediaUrlN
+    url: Mapped[str] = mapped_column(Text)  # Twilio's URL, as received
+    content_type: Mapped[str] = mapped_column(String(100), default="")
+    # pending -> stored | failed (retry later) | dead
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    size: Mapped[int | None] = mapped_column(Integer)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    path: Mapped[str | None] = mapped_column(String(255))  # relative to MEDIA_DIR
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    message = relationship("Message", back_populates="attachments")
+
+    __table_args__ = (UniqueConstraint("message_id", "position", name="uq_media_message_position"),
+                      Index("ix_media_queue", "status", "next_attempt_at"))
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "content_type": self.content_type, "status": self.status, "size": self.size}
 
 
 # Delivery statuses only move forward (a late 'sent' never overwrites 'delivered').
@@ -100,8 +139,15 @@ class Outbox(db.Model):
     provider_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Emails: whom and what they are about, so the customer can be told on
+    # WhatsApp when one finally went out or never will.
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    purpose: Mapped[str | None] = mapped_column(String(30))  # verification_code | ticket_created
 
     message = relationship("Message", back_populates="parts")
+    customer = relationship("Customer")
+    ticket = relationship("Ticket")
 
     __table_args__ = (Index("ix_outbox_queue", "status", "next_attempt_at"),)
 

@@ -13,11 +13,12 @@ from bot.twilio_whatsapp import InboundMessage
 
 from ..extensions import db
 from ..models import Conversation, Message, Ticket, TicketEvent, TicketStatus, utcnow
-from . import customers, outbox
+from . import business_hours, customers, outbox
 from .texts import render_text
 
 log = logging.getLogger(__name__)
 RETRY_CAP = timedelta(seconds=10)
+RESTART = "/restart"  # Rasa's built-in intent: a clean tracker
 
 
 def store(inbound: InboundMessage) -> tuple[Message, bool]:
@@ -114,10 +115,17 @@ def process_one(message: Message, rasa: RasaClient) -> bool:
         "location": message.location,
     }
     sender_id, text = conversation.rasa_sender_id, rasa_text(message)
+    reset = conversation.assistant_reset_pending
     # No transaction (and so no lock) stays open while Rasa thinks: a slow
     # turn must not hold back the webhook or other conversations.
     db.session.commit()
     try:
+        if reset:
+            # An agent gave the conversation back: forget the old form and
+            # slots; the next turn starts a new session from what we know.
+            rasa.send(sender_id, RESTART, metadata)
+            conversation.assistant_reset_pending = False
+            db.session.commit()
         replies = rasa.send(sender_id, text, metadata)
     except RasaUnavailable as exc:
         return _rasa_failed(message, str(exc))
@@ -153,8 +161,11 @@ def _rasa_failed(message: Message, error: str) -> bool:
 
 
 def handoff(conversation: Conversation, *, reason: str, note: str | None = None,
-            commit: bool = True, announce: bool = True) -> Ticket:
-    """Give the conversation to people: reuse the customer's active ticket or open one."""
+            context: dict | None = None, commit: bool = True, announce: bool = True) -> Ticket:
+    """Give the conversation to people: reuse the customer's active ticket or
+    open one. ``context`` (what the assistant knew: intent, slots, articles
+    offered, last messages) becomes an internal note so the customer never
+    repeats themselves."""
     customer = conversation.customer
     ticket = db.session.scalar(
         db.select(Ticket).where(Ticket.customer_id == customer.id,
@@ -168,11 +179,70 @@ def handoff(conversation: Conversation, *, reason: str, note: str | None = None,
         db.session.add(TicketEvent(ticket=ticket, kind="created", actor_type="bot", public=True,
                                    data={"subject": subject}))
     conversation.handoff_ticket_id = ticket.id
-    db.session.add(TicketEvent(ticket=ticket, kind="handoff", actor_type="bot", body=note,
-                               data={"reason": reason}))
+    context = handoff_context(conversation, context)
+    db.session.add(TicketEvent(ticket=ticket, kind="handoff", actor_type="bot",
+                               body=note or context_note(context), data={"reason": reason, "context": context}))
     if announce:  # when the assistant hands off, it says so itself
-        outbox.queue_whatsapp(conversation, render_text("handoff", customer.language, ticket=ticket),
-                              author="system", ticket_id=ticket.id)
+        outbox.queue_whatsapp(conversation, handoff_text(customer, ticket), author="system",
+                              ticket_id=ticket.id)
     if commit:
         db.session.commit()
     return ticket
+
+
+def handoff_text(customer, ticket: Ticket) -> str:
+    """What the customer is told: a person answers now, or when the team is back."""
+    schedule = business_hours.from_config(current_app.config)
+    opens = schedule.next_opening(utcnow())
+    if opens is not None and not schedule.is_open(utcnow()):
+        return render_text("handoff_closed", customer.language, ticket=ticket, opens_at=opens, now=utcnow())
+    return render_text("handoff", customer.language, ticket=ticket)
+
+
+def opening_info(customer) -> dict:
+    """Business hours as the assistant needs them for its own handoff message."""
+    schedule = business_hours.from_config(current_app.config)
+    if schedule.is_open(utcnow()):
+        return {"open": True, "opens_at": None}
+    opens = schedule.next_opening(utcnow())
+    return {"open": False, "opens_at": opens.isoformat() if opens else None,
+            "opens_at_text": render_text("opens_at", customer.language, opens_at=opens, now=utcnow())}
+
+
+CONTEXT_LIMITS = {"intent": 80, "slot": 500, "article": 200, "message": 1000}
+
+
+def handoff_context(conversation: Conversation, given: dict | None) -> dict:
+    """A bounded, clean copy of what the assistant sent, with the last
+    customer messages taken from our own records when it sent none."""
+    given = given if isinstance(given, dict) else {}
+    slots = given.get("slots") if isinstance(given.get("slots"), dict) else {}
+    articles = given.get("kb_articles") if isinstance(given.get("kb_articles"), list) else []
+    last = given.get("last_messages") if isinstance(given.get("last_messages"), list) else None
+    if last is None:
+        rows = db.session.scalars(
+            db.select(Message.body).where(Message.conversation_id == conversation.id, Message.direction == "in",
+                                          Message.body != "").order_by(Message.id.desc()).limit(5))
+        last = list(reversed([body for body in rows if body]))
+    return {
+        "intent": str(given.get("intent") or "")[:CONTEXT_LIMITS["intent"]] or None,
+        "slots": {str(k)[:40]: str(v)[:CONTEXT_LIMITS["slot"]] for k, v in list(slots.items())[:12]
+                  if v not in (None, "")},
+        "kb_articles": [str(a)[:CONTEXT_LIMITS["article"]] for a in articles[:10] if a],
+        "last_messages": [str(m)[:CONTEXT_LIMITS["message"]] for m in last[-5:] if m],
+    }
+
+
+def context_note(context: dict) -> str:
+    """The internal note agents read (in the agent UI's language: English labels)."""
+    lines = []
+    if context.get("intent"):
+        lines.append(f"Detected intent: {context['intent']}")
+    for name, value in (context.get("slots") or {}).items():
+        lines.append(f"{name.replace('_', ' ').capitalize()}: {value}")
+    if context.get("kb_articles"):
+        lines.append("Articles offered: " + "; ".join(context["kb_articles"]))
+    if context.get("last_messages"):
+        lines.append("Last messages from the customer:")
+        lines.extend(f"> {m}" for m in context["last_messages"])
+    return "\n".join(lines)
