@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
@@ -29,12 +30,39 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def fresh_postgres_database(url: str, label: str) -> tuple[str, Callable[[], None]]:
+    """A new, empty database on DATABASE_URL's server, named after it, so test
+    runs never share tables (two runs at once, or a run beside the e2e tests).
+    Returns its URL and a function that drops it."""
+    import uuid
+
+    import psycopg
+
+    admin = url.replace("postgresql+psycopg://", "postgresql://")
+    base, _, name = url.rpartition("/")
+    fresh = f"{name}_{label}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{fresh}"')
+
+    def drop() -> None:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{fresh}" WITH (FORCE)')
+
+    return f"{base}/{fresh}", drop
+
+
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory) -> str:
+def database_url(tmp_path_factory):
     url = os.environ.get("DATABASE_URL")
+    if url and url.startswith("postgres"):
+        fresh, drop = fresh_postgres_database(url, "pytest")
+        yield fresh
+        drop()
+        return
     if url:
-        return url
-    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+        yield url
+        return
+    yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 real SMTP server (aiosmtpd) — the same processes `make run` starts."""
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import subprocess
@@ -16,7 +17,7 @@ import requests
 from bot.twilio_whatsapp import sign
 from webapp.dev import mailcatcher
 
-from ..conftest import free_port
+from ..conftest import free_port, fresh_postgres_database
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -27,17 +28,14 @@ AUTH_TOKEN = "e2e-twilio-auth-token"
 
 
 def _database(tmp: Path) -> str:
-    """A fresh database: a new SQLite file, or a new PostgreSQL database beside DATABASE_URL's."""
+    """A fresh database: a new SQLite file, or a new PostgreSQL database beside DATABASE_URL's
+    (dropped when the test session ends)."""
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith("postgres"):
         return f"sqlite:///{tmp / 'zapdesk.db'}"
-    import psycopg
-    base, _, name = url.rpartition("/")
-    e2e = f"{name}_e2e"
-    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{e2e}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{e2e}"')
-    return f"{base}/{e2e}"
+    fresh, drop = fresh_postgres_database(url, "e2e")
+    atexit.register(drop)
+    return fresh
 
 
 class System:
