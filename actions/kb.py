@@ -44,6 +44,12 @@ def yes_or_no(tracker: Tracker) -> bool | None:
     return None
 
 
+def is_noise(text: str) -> bool:
+    """Laughter, fillers and punctuation: "kkkkkk", "rsrsrs", "aff", "hmm", "???"."""
+    letters = [ch.lower() for ch in text if ch.isalpha()]
+    return len(set(letters)) <= 3 and not any(ch.isdigit() for ch in text)
+
+
 class ActionTrackTurn(Action):
     """Forget a pending yes/no question, and the count of turns not understood,
     as soon as the customer says something else."""
@@ -83,6 +89,11 @@ class ActionAnswerQuestion(Action):
         if tracker.get_slot("pending_question") and yes_or_no(tracker) is not None:
             return await answer_pending(dispatcher, tracker)
         text = text_of(tracker)
+        if intent != "ask_question" and is_noise(text):
+            # "kkkk", "???", ".", "hmm": not a question, and not a failure
+            # worth a handoff either.
+            dispatcher.utter_message(response="utter_chitchat")
+            return [SlotSet("pending_question", None)]
         hits: dict = {}
         if sum(ch.isalpha() for ch in text) >= MIN_QUESTION_LETTERS:
             try:

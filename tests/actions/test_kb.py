@@ -11,6 +11,7 @@ from actions.kb import (
     ActionAnswerPending,
     ActionAnswerQuestion,
     ActionTrackTurn,
+    is_noise,
     yes_or_no,
 )
 from actions.tickets import ActionCreateTicket
@@ -211,3 +212,18 @@ def test_no_to_the_retry_drops_the_answers(webapp, make_tracker, dispatcher, dom
     assert slot_sets(events) == {"pending_question": None, "ticket_subject": None, "ticket_description": None,
                                  "ticket_confirm": None, "ticket_key": None}
     assert webapp.requests == []
+
+
+@pytest.mark.parametrize("text", ["kkkkkkkk", "rsrsrs", "???", "aff", ".", "hmm", "hahaha", "😅"])
+def test_noise_is_never_a_failure_nor_a_handoff(webapp, make_tracker, dispatcher, domain, text):
+    webapp.add_customer()
+    events = ask(make_tracker, dispatcher, domain, text, "nlu_fallback", misunderstood=1)
+    assert responses(dispatcher) == ["utter_chitchat"]
+    assert "misunderstood" not in slot_sets(events)
+    assert webapp.requests == []  # no search, no handoff
+
+
+@pytest.mark.parametrize("text, noise", [("kkkkkkkk", True), ("rsrsrs", True), ("aff", True), ("", True),
+                                         ("pedido 123", False), ("oi tudo bem", False), ("123", False)])
+def test_is_noise(text, noise):
+    assert is_noise(text) is noise

@@ -5,9 +5,12 @@ from __future__ import annotations
 import atexit
 import os
 import re
+import socket
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote
 
@@ -38,6 +41,75 @@ def _database(tmp: Path) -> str:
     return fresh
 
 
+class FaultProxy:
+    """Between the action server and the webapp API: passes requests through,
+    or, for the next requests matching a rule, answers 500, drops the
+    connection, or forwards them only after a delay (the webapp still does the
+    work; the caller may have given up by then)."""
+
+    def __init__(self, target: str):
+        self.target = target.rstrip("/")
+        self.rules: list[dict] = []
+        self.lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _serve(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                fault = proxy.take(self.command, self.path)
+                if fault == "refuse":
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if fault == "500":
+                    data = b'{"error": {"code": "internal_server_error", "message": "injected"}}'
+                    self.send_response(500)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
+                if fault and fault.startswith("slow:"):
+                    time.sleep(float(fault.split(":")[1]))
+                headers = {k: v for k, v in self.headers.items() if k.lower() in ("authorization", "content-type")}
+                upstream = requests.request(self.command, proxy.target + self.path, data=body or None,
+                                            headers=headers, timeout=60)
+                try:
+                    self.send_response(upstream.status_code)
+                    self.send_header("Content-Type", upstream.headers.get("Content-Type", "application/json"))
+                    self.send_header("Content-Length", str(len(upstream.content)))
+                    self.end_headers()
+                    self.wfile.write(upstream.content)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the caller gave up waiting
+
+            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+    def fail(self, method: str, path_pattern: str, fault: str, times: int = 1) -> None:
+        with self.lock:
+            self.rules.append({"method": method, "path": re.compile(path_pattern), "fault": fault, "times": times})
+
+    def take(self, method: str, path: str) -> str | None:
+        with self.lock:
+            for rule in self.rules:
+                if rule["times"] > 0 and rule["method"] == method and rule["path"].search(path):
+                    rule["times"] -= 1
+                    return rule["fault"]
+        return None
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 class System:
     def __init__(self, tmp: Path):
         self.tmp = tmp
@@ -48,7 +120,9 @@ class System:
                               smtp_port=ports["smtp"], var=tmp, extra={
                                   "DATABASE_URL": _database(tmp), "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
                                   "SECRET_KEY": "e2e-secret-key-0123456789-0123456789-abcdef",
-                                  "PYTHONWARNINGS": "ignore", "LOGIN_RATE_LIMIT": "100 per minute"})
+                                  "PYTHONWARNINGS": "ignore", "LOGIN_RATE_LIMIT": "100 per minute",
+                                  # Rasa down this long hands the conversation to people.
+                                  "INBOUND_GIVE_UP_SECONDS": "10"})
         self.procs: dict[str, subprocess.Popen] = {}
         self.smtp = mailcatcher.start(ports["smtp"], self.maildir)
 
@@ -63,10 +137,15 @@ class System:
 
     def up(self) -> None:
         self.flask("db", "upgrade")
+        self.flask("kb-seed")
         self.flask("create-agent", "--email", "ana@example.com", "--name", "Ana", "--password",
                    "correct horse battery")
         self.env["WEBAPP_SERVICE_TOKEN"] = self.flask("service-token").splitlines()[-1]
         env = self.env
+        # The action server reaches the API through a proxy that can inject faults.
+        self.api_proxy = FaultProxy(self.base)
+        env["WEBAPP_API_URL"] = f"{self.api_proxy.url}/api/v1"
+        env["WEBAPP_API_TIMEOUT"] = "5"
         self.start("web", [str(ROOT / ".venv/bin/gunicorn"), "--workers", "1", "--threads", "8",
                            "--bind", f"127.0.0.1:{env['WEB_PORT']}", "webapp.wsgi:app"])
         self.start("worker", [str(ROOT / ".venv/bin/flask"), "--app", "webapp.wsgi", "worker"])
@@ -107,6 +186,8 @@ class System:
             except subprocess.TimeoutExpired:
                 proc.kill()
         self.smtp.stop()
+        if getattr(self, "api_proxy", None):
+            self.api_proxy.stop()
 
 
 class Phone:
