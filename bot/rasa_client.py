@@ -8,7 +8,14 @@ import requests
 
 
 class RasaUnavailable(Exception):
-    """Rasa did not answer, or answered with an error."""
+    """Rasa did not answer, or answered with an error. Sending again is safe:
+    the turn did not happen (connection refused, an error answer)."""
+
+
+class RasaTimeout(RasaUnavailable):
+    """Rasa got the message but did not answer in time. The turn may still
+    complete inside Rasa, so sending the message again could run it twice
+    (two answers, two tickets): the caller must not simply retry."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +35,8 @@ class RasaClient:
         payload = {"sender": sender_id, "message": text, "metadata": metadata or {}}
         try:
             response = self.session.post(self.url, json=payload, timeout=self.timeout)
+        except requests.ReadTimeout as exc:
+            raise RasaTimeout(f"no answer within {self.timeout:g} s") from exc
         except requests.RequestException as exc:
             raise RasaUnavailable(f"{exc.__class__.__name__}: {exc}") from exc
         if response.status_code != 200:

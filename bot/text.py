@@ -4,29 +4,58 @@ from __future__ import annotations
 import re
 import unicodedata
 
+import regex
+
 WHATSAPP_MAX_CHARS = 1600
+_GRAPHEME = regex.compile(r"\X")
+_LAST_SPACE = regex.compile(r"\s(?=\S*$)")
+
+
+def wa_length(text: str) -> int:
+    """Length as Twilio counts it: UTF-16 code units, so an emoji outside the
+    Basic Multilingual Plane (😀) counts two."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _fitting_prefix(text: str, limit: int) -> int:
+    """Length (in characters) of the longest prefix of whole graphemes within
+    ``limit`` UTF-16 units. An emoji with a skin tone, a flag or a letter with
+    a combining accent is never cut in two."""
+    size = end = 0
+    for match in _GRAPHEME.finditer(text):
+        size += wa_length(match.group())
+        if size > limit:
+            break
+        end = match.end()
+    if end == 0:  # one grapheme longer than the limit (a pathological accent pile)
+        while end < len(text) and wa_length(text[:end + 1]) <= limit:
+            end += 1
+    return max(end, 1)
 
 
 def split_message(text: str, limit: int = WHATSAPP_MAX_CHARS) -> list[str]:
-    """Split ``text`` into parts of at most ``limit`` characters.
+    """Split ``text`` into parts of at most ``limit`` UTF-16 units.
 
     Prefers paragraph breaks, then line breaks, then spaces; a single word
-    longer than the limit is cut. Parts keep their order; no text is lost
-    except the whitespace at a cut.
+    longer than the limit is cut between graphemes. Parts keep their order;
+    no text is lost except the whitespace at a cut.
     """
     text = text.strip()
-    if not text:
-        return []
     parts: list[str] = []
-    while len(text) > limit:
-        window = text[: limit + 1]
+    while text and wa_length(text) > limit:
+        window = text[: _fitting_prefix(text, limit)]
+        if text[len(window)].isspace():  # the cut may fall on the separator just after it
+            window = text[: len(window) + 1]
         cut = -1
-        for sep in ("\n\n", "\n", " "):
+        for sep in ("\n\n", "\n"):
             cut = window.rfind(sep)
             if cut > 0:
                 break
         if cut <= 0:
-            cut = limit
+            space = _LAST_SPACE.search(window)
+            cut = space.start() if space else 0
+        if cut <= 0:
+            cut = _fitting_prefix(text, limit)
         parts.append(text[:cut].rstrip())
         text = text[cut:].lstrip()
     if text:
@@ -88,3 +117,26 @@ def guess_language(text: str) -> str | None:
     if en >= pt + MARGIN:
         return "en"
     return None
+
+
+# A WhatsApp profile name can be anything: emoji, a shop's slogan, markup.
+_NAME_MARKUP = regex.compile(r"[<>{}\[\]@/\\|=_#*~`^$%&+]|https?:|www\.", regex.I)
+_NAME_DROP = regex.compile(r"[^\p{L}\p{M}\s'’.-]")
+GREETING_NAME_MAX = 40
+
+
+def greeting_name(profile_name: str | None) -> str | None:
+    """The part of a WhatsApp profile name fit to greet someone with, or None.
+
+    ``🌻 Dona Maria 🌻`` gives ``Dona Maria`` and ``Zé`` stays ``Zé``; markup,
+    addresses, very long or letter-less names give None, so the greeting falls
+    back to a neutral one. The stored profile name is never changed.
+    """
+    text = unicodedata.normalize("NFC", profile_name or "")
+    if _NAME_MARKUP.search(text):
+        return None
+    name = " ".join(_NAME_DROP.sub(" ", text).split()).strip(" '’.-")
+    letters = sum(ch.isalpha() for ch in name)
+    if letters < 2 or len(name) > GREETING_NAME_MAX or len(name.split()) > 5:
+        return None
+    return name

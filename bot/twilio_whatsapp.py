@@ -6,15 +6,21 @@ tests (Twilio itself is never reached from there).
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit
 
 import requests
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
+
+from .phone import InvalidPhone, whatsapp_address
+
+TWILIO_API = "https://api.twilio.com"
 
 
 def signature_is_valid(auth_token: str, url: str, params: Mapping[str, Any], signature: str | None) -> bool:
@@ -57,15 +63,15 @@ class InboundMessage:
         sender = (form.get("From") or "").strip()
         if not sid or not sender:
             raise ValueError("MessageSid and From are required")
-        try:
-            num_media = max(0, min(int(form.get("NumMedia") or 0), 10))
-        except ValueError:
-            num_media = 0
+        # Every MediaUrlN present counts, whatever NumMedia says (Twilio sends at most 10).
         media = [
-            Media(url=form[f"MediaUrl{i}"], content_type=form.get(f"MediaContentType{i}", ""))
-            for i in range(num_media)
-            if form.get(f"MediaUrl{i}")
+            Media(url=form[f"MediaUrl{i}"].strip(), content_type=(form.get(f"MediaContentType{i}") or "").strip())
+            for i in range(MAX_MEDIA)
+            if (form.get(f"MediaUrl{i}") or "").strip()
         ]
+        latitude, longitude = _coordinate(form.get("Latitude"), 90), _coordinate(form.get("Longitude"), 180)
+        if latitude is None or longitude is None:
+            latitude = longitude = None
         return cls(
             sid=sid,
             from_=sender,
@@ -74,18 +80,39 @@ class InboundMessage:
             profile_name=(form.get("ProfileName") or "").strip(),
             body=form.get("Body") or "",
             media=media,
-            latitude=_float(form.get("Latitude")),
-            longitude=_float(form.get("Longitude")),
-            address=form.get("Address") or None,
-            label=form.get("Label") or None,
+            latitude=latitude,
+            longitude=longitude,
+            address=_short(form.get("Address")) if latitude is not None else None,
+            label=_short(form.get("Label")) if latitude is not None else None,
         )
 
 
-def _float(value: str | None) -> float | None:
+MAX_MEDIA = 10
+
+
+def _coordinate(value: str | None, bound: float) -> float | None:
+    """A latitude or longitude as a number, or None when it is not a real one
+    ('nan', 'inf' and out-of-range values would poison the JSON column)."""
     try:
-        return float(value) if value not in (None, "") else None
+        number = float((value or "").strip().replace(",", "."))
     except ValueError:
         return None
+    return number if math.isfinite(number) and -bound <= number <= bound else None
+
+
+def _short(value: str | None, limit: int = 500) -> str | None:
+    text = " ".join((value or "").split())
+    return text[:limit] or None
+
+
+def _whatsapp(address: str) -> str:
+    """``whatsapp:+E164`` for any spelling of a number: without the prefix
+    Twilio would send an SMS. A value that is no number is left for Twilio to
+    refuse (a permanent error the outbox shows)."""
+    try:
+        return whatsapp_address(address)
+    except InvalidPhone:
+        return address
 
 
 class SendError(Exception):
@@ -117,7 +144,11 @@ class TwilioSender:
     def send(self, *, from_: str, to: str, body: str | None = None,
              content_sid: str | None = None, content_variables: str | None = None,
              status_callback: str | None = None) -> SendResult:
-        kwargs: dict[str, Any] = {"from_": from_, "to": to}
+        kwargs: dict[str, Any] = {"to": _whatsapp(to)}
+        if from_.startswith("MG"):  # a Messaging Service picks the sender itself
+            kwargs["messaging_service_sid"] = from_
+        else:
+            kwargs["from_"] = _whatsapp(from_)
         if content_sid:
             kwargs["content_sid"] = content_sid
             if content_variables:
@@ -135,3 +166,56 @@ class TwilioSender:
         except requests.RequestException as exc:
             raise SendError(f"Twilio unreachable: {exc.__class__.__name__}", transient=True) from exc
         return SendResult(sid=message.sid, status=message.status or "queued")
+
+
+class MediaError(Exception):
+    """A media download failed. ``transient`` says whether a retry may succeed."""
+
+    def __init__(self, message: str, *, transient: bool):
+        super().__init__(message)
+        self.transient = transient
+
+
+class TwilioMediaFetcher:
+    """Downloads inbound media (``MediaUrlN``) with the account's credentials.
+
+    Twilio answers a media URL with a redirect to a short-lived signed URL on
+    its CDN; ``requests`` follows it and drops the Authorization header on the
+    way to the other host. Credentials only ever go to ``api_base_url``: a URL
+    elsewhere is refused, never fetched.
+    """
+
+    def __init__(self, account_sid: str, auth_token: str, api_base_url: str = TWILIO_API,
+                 timeout: tuple[float, float] = (5.0, 30.0), max_bytes: int = 25 * 1024 * 1024):
+        self.prefix = api_base_url.rstrip("/") + "/"
+        self.timeout = timeout
+        self.max_bytes = max_bytes
+        self.session = requests.Session()
+        self.session.auth = (account_sid, auth_token)
+        self.session.max_redirects = 5
+        self.session.trust_env = False  # no .netrc or proxy credentials on the redirect
+
+    def fetch(self, url: str, out: BinaryIO) -> str:
+        """Write the media's bytes to ``out``; return the content type Twilio gave."""
+        if not url.startswith(self.prefix):
+            raise MediaError("not a media URL of the configured Twilio API", transient=False)
+        try:
+            with self.session.get(url, timeout=self.timeout, stream=True, allow_redirects=True) as response:
+                if response.status_code != 200:
+                    transient = response.status_code >= 500 or response.status_code in (404, 408, 429)
+                    raise MediaError(f"HTTP {response.status_code} from {_origin(response.url)}",
+                                     transient=transient)
+                size = 0
+                for chunk in response.iter_content(64 * 1024):
+                    size += len(chunk)
+                    if size > self.max_bytes:
+                        raise MediaError(f"larger than {self.max_bytes} bytes", transient=False)
+                    out.write(chunk)
+                return (response.headers.get("Content-Type") or "").split(";")[0].strip()
+        except requests.RequestException as exc:
+            raise MediaError(f"{exc.__class__.__name__} fetching media", transient=True) from exc
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
