@@ -1,10 +1,10 @@
 """Database models. Models hold state and invariants; services commit."""
 from .base import utcnow
 from .people import Agent, Customer, VerificationCode
-from .messaging import Conversation, Message, Outbox, SimulatedMessage
+from .messaging import Conversation, MediaFile, Message, Outbox, SimulatedMessage
 from .tickets import Ticket, TicketEvent, TicketStatus, InvalidTransition
 
 __all__ = [
-    "utcnow", "Agent", "Customer", "VerificationCode", "Conversation", "Message", "Outbox",
+    "utcnow", "Agent", "Customer", "VerificationCode", "Conversation", "MediaFile", "Message", "Outbox",
     "SimulatedMessage", "Ticket", "TicketEvent", "TicketStatus", "InvalidTransition",
 ]
