@@ -2,9 +2,11 @@
 from .base import utcnow
 from .people import Agent, Customer, VerificationCode
 from .messaging import Conversation, MediaFile, Message, Outbox, SimulatedMessage
-from .tickets import Ticket, TicketEvent, TicketStatus, InvalidTransition
+from .tickets import Ticket, TicketEvent, TicketPriority, TicketStatus, InvalidTransition
+from .workspace import CannedResponse, TicketSearch
 
 __all__ = [
     "utcnow", "Agent", "Customer", "VerificationCode", "Conversation", "MediaFile", "Message", "Outbox",
     "SimulatedMessage", "Ticket", "TicketEvent", "TicketStatus", "InvalidTransition",
+    "TicketPriority", "CannedResponse", "TicketSearch",
 ]

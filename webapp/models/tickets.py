@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -12,23 +12,43 @@ from .base import UTCDateTime, utcnow
 class InvalidTransition(ValueError):
     """A status change the workflow does not allow."""
 
+    def __init__(self, message: str, old: str, new: str):
+        super().__init__(message)
+        self.old, self.new = old, new
+
 
 class TicketStatus:
+    """The workflow: new -> open -> in progress / waiting for the customer ->
+    resolved -> closed, and a resolved or closed ticket can be reopened."""
+
     NEW = "new"
     OPEN = "open"
+    IN_PROGRESS = "in_progress"  # an agent is working on it
     PENDING = "pending"  # waiting for the customer
     RESOLVED = "resolved"
     CLOSED = "closed"
 
-    ALL = (NEW, OPEN, PENDING, RESOLVED, CLOSED)
-    ACTIVE = (NEW, OPEN, PENDING)
+    ALL = (NEW, OPEN, IN_PROGRESS, PENDING, RESOLVED, CLOSED)
+    # Active = not resolved or closed: the assistant reuses these for a handoff.
+    ACTIVE = (NEW, OPEN, IN_PROGRESS, PENDING)
     TRANSITIONS = {
-        NEW: {OPEN, PENDING, RESOLVED, CLOSED},
-        OPEN: {PENDING, RESOLVED, CLOSED},
-        PENDING: {OPEN, RESOLVED, CLOSED},
-        RESOLVED: {OPEN, CLOSED},
-        CLOSED: {OPEN},
+        NEW: {OPEN, IN_PROGRESS, CLOSED},  # closed: dismiss spam or a duplicate
+        OPEN: {IN_PROGRESS, PENDING, RESOLVED},
+        IN_PROGRESS: {OPEN, PENDING, RESOLVED},
+        PENDING: {OPEN, IN_PROGRESS, RESOLVED},
+        RESOLVED: {CLOSED, OPEN},  # open again: reopen
+        CLOSED: {OPEN},  # reopen
     }
+
+
+class TicketPriority:
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+    ALL = (LOW, NORMAL, HIGH, URGENT)
+    RANK = {LOW: 0, NORMAL: 1, HIGH: 2, URGENT: 3}
 
 
 class Ticket(db.Model):
@@ -43,11 +63,15 @@ class Ticket(db.Model):
     category: Mapped[str | None] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(12), default=TicketStatus.NEW, index=True)
     priority: Mapped[str] = mapped_column(String(10), default="normal")
-    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), index=True)
     source: Mapped[str] = mapped_column(String(12), default="whatsapp")
     idempotency_key: Mapped[str | None] = mapped_column(String(80), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    # The ticket list pages by (sort column, id) with keyset pagination.
+    __table_args__ = (Index("ix_tickets_updated_at_id", "updated_at", "id"),
+                      Index("ix_tickets_priority_updated_at", "priority", "updated_at"))
 
     customer = relationship("Customer", back_populates="tickets")
     assignee = relationship("Agent")
@@ -65,9 +89,10 @@ class Ticket(db.Model):
     def change_status(self, new_status: str) -> str:
         """Apply a validated transition; returns the old status."""
         if new_status not in TicketStatus.ALL:
-            raise InvalidTransition(f"unknown status '{new_status}'")
+            raise InvalidTransition(f"unknown status '{new_status}'", self.status, new_status)
         if new_status not in TicketStatus.TRANSITIONS[self.status]:
-            raise InvalidTransition(f"a ticket cannot go from '{self.status}' to '{new_status}'")
+            raise InvalidTransition(f"a ticket cannot go from '{self.status}' to '{new_status}'",
+                                    self.status, new_status)
         old, self.status = self.status, new_status
         return old
 
@@ -82,6 +107,8 @@ class Ticket(db.Model):
             "status": self.status,
             "priority": self.priority,
             "assignee_id": self.assignee_id,
+            "assignee": self.assignee.name if self.assignee else None,
+            "allowed_statuses": sorted(TicketStatus.TRANSITIONS[self.status]),
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
         }
@@ -93,7 +120,8 @@ class TicketEvent(db.Model):
     __tablename__ = "ticket_events"
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(20))  # created | status | reply | note | handoff
+    # created | status | priority | category | assignee | reply | note | handoff | handback | customer_message
+    kind: Mapped[str] = mapped_column(String(20))
     actor_type: Mapped[str] = mapped_column(String(10))  # agent | customer | bot | system
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
     body: Mapped[str | None] = mapped_column(Text)

@@ -7,9 +7,11 @@ from flask import current_app, render_template
 LANGUAGES = ("pt", "en")
 
 STATUS_LABELS = {
-    "pt": {"new": "Novo", "open": "Em atendimento", "pending": "Aguardando você",
+    "pt": {"new": "Novo", "open": "Em atendimento", "in_progress": "Em atendimento",
+           "pending": "Aguardando você",
            "resolved": "Resolvido", "closed": "Fechado"},
-    "en": {"new": "New", "open": "In progress", "pending": "Waiting for you",
+    "en": {"new": "New", "open": "In progress", "in_progress": "In progress",
+           "pending": "Waiting for you",
            "resolved": "Resolved", "closed": "Closed"},
 }
 

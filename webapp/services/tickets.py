@@ -1,4 +1,5 @@
-"""Tickets: creation (idempotent), status workflow, replies and notes."""
+"""Tickets: creation (idempotent), status workflow, assignment, priority,
+category, replies and notes. Every change is a TicketEvent (who and when)."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -14,12 +15,13 @@ from ..models import (
     Message,
     Ticket,
     TicketEvent,
+    TicketPriority,
     TicketStatus,
     utcnow,
 )
-from . import outbox
-from .errors import Conflict, Invalid, NotFound
-from .texts import render_email, render_text
+from . import live, outbox, ticket_search  # noqa: F401  (ticket_search keeps the search documents current)
+from .errors import Conflict, Forbidden, Invalid, NotFound
+from .texts import render_email, render_text, status_label
 from .tokens import status_url
 
 CATEGORIES = ("order", "delivery", "payment", "product", "account", "other")
@@ -83,7 +85,9 @@ def create(customer: Customer, subject: str, description: str, *, category: str 
         subject_line, text, html = render_email(
             "ticket_created", customer.language, ticket=ticket, customer=customer,
             url=status_url(ticket.id))
-        outbox.queue_email(customer.email, subject_line, text, html)
+        outbox.queue_email(customer.email, subject_line, text, html, customer=customer, ticket=ticket,
+                           purpose="ticket_created")
+    live.ticket_changed(ticket, "created")
     db.session.commit()
     return ticket, True
 
@@ -95,22 +99,116 @@ def for_customer(customer: Customer, active_only: bool = True) -> list[Ticket]:
     return list(db.session.scalars(query))
 
 
+class InvalidTransitionError(Invalid):
+    """A status change the workflow refuses (422, code invalid_transition)."""
+
+    code = "invalid_transition"
+
+    def __init__(self, message: str, old: str, new: str):
+        allowed = sorted(TicketStatus.TRANSITIONS.get(old, ()))
+        super().__init__(message, field="status", allowed=allowed)
+        self.old, self.new = old, new
+
+
+_UNSET = object()
+
+
 def change_status(ticket: Ticket, new_status: str, agent: Agent | None, *, notify: bool = True) -> Ticket:
+    """Move the ticket along the workflow; the customer is told on WhatsApp."""
+    return update(ticket, agent, status=new_status, notify=notify)
+
+
+def set_priority(ticket: Ticket, priority: str, agent: Agent) -> Ticket:
+    return update(ticket, agent, priority=priority)
+
+
+def set_category(ticket: Ticket, category: str | None, agent: Agent) -> Ticket:
+    return update(ticket, agent, category=category)
+
+
+def assign(ticket: Ticket, assignee: Agent | int | None, actor: Agent) -> Ticket:
+    """Give the ticket to an active agent, or to nobody (None)."""
+    assignee_id = assignee.id if isinstance(assignee, Agent) else assignee
+    return update(ticket, actor, assignee_id=assignee_id)
+
+
+def take(ticket: Ticket, agent: Agent) -> Ticket:
+    return assign(ticket, agent, agent)
+
+
+def update(ticket: Ticket, actor: Agent | None, *, status=_UNSET, priority=_UNSET, category=_UNSET,
+           assignee_id=_UNSET, notify: bool = True) -> Ticket:
+    """Apply several changes in one transaction: all of them or none."""
+    try:
+        if assignee_id is not _UNSET:
+            _assign(ticket, assignee_id, actor)
+        if priority is not _UNSET:
+            _set_field(ticket, "priority", priority, TicketPriority.ALL, actor)
+        if category is not _UNSET:
+            _set_field(ticket, "category", category or None, CATEGORIES + (None,), actor)
+        if status is not _UNSET:
+            _set_status(ticket, str(status), actor, notify)
+    except Exception:
+        db.session.rollback()
+        raise
+    live.ticket_changed(ticket, "updated")
+    db.session.commit()
+    return ticket
+
+
+def _event(ticket: Ticket, kind: str, actor: Agent | None, **kwargs) -> TicketEvent:
+    event = TicketEvent(ticket=ticket, kind=kind, actor_type="agent" if actor else "system",
+                        agent_id=actor.id if actor else None, **kwargs)
+    db.session.add(event)
+    return event
+
+
+def _set_status(ticket: Ticket, new_status: str, actor: Agent | None, notify: bool) -> None:
     if new_status == ticket.status:
-        return ticket
+        return
     try:
         old = ticket.change_status(new_status)
     except InvalidTransition as exc:
-        raise Invalid(str(exc), field="status") from exc
-    db.session.add(TicketEvent(ticket=ticket, kind="status", actor_type="agent" if agent else "system",
-                               agent_id=agent.id if agent else None, public=True,
-                               data={"from": old, "to": new_status}))
-    if notify:
+        raise InvalidTransitionError(str(exc), exc.old, exc.new) from exc
+    _event(ticket, "status", actor, public=True, data={"from": old, "to": new_status})
+    lang = ticket.customer.language
+    # "open" and "in progress" read the same to a customer: no message for that.
+    if notify and status_label(old, lang) != status_label(new_status, lang):
         _notify_customer(ticket, "status_changed", old=old)
     if new_status in (TicketStatus.RESOLVED, TicketStatus.CLOSED) and holds_conversation(ticket):
-        _release(ticket, agent)
-    db.session.commit()
-    return ticket
+        _release(ticket, actor)
+
+
+def _set_field(ticket: Ticket, name: str, value, allowed, actor: Agent | None) -> None:
+    if value not in allowed:
+        raise Invalid(f"unknown {name} '{value}'", field=name)
+    old = getattr(ticket, name)
+    if old == value:
+        return
+    setattr(ticket, name, value)
+    _event(ticket, name, actor, data={"from": old, "to": value})
+
+
+def _assign(ticket: Ticket, assignee_id: int | None, actor: Agent | None) -> None:
+    if assignee_id is not None and not isinstance(assignee_id, int):
+        raise Invalid("assignee_id must be an agent id or null", field="assignee_id")
+    if assignee_id == ticket.assignee_id:
+        return
+    # Nobody takes a ticket out of a colleague's hands but an admin.
+    if (ticket.assignee_id is not None and actor is not None and ticket.assignee_id != actor.id
+            and not actor.is_admin):
+        raise Forbidden("only the assignee or an admin can reassign this ticket", field="assignee_id")
+    assignee = None
+    if assignee_id is not None:
+        assignee = db.session.get(Agent, assignee_id)
+        if assignee is None or not assignee.active:
+            raise Invalid("tickets go to active agents only", field="assignee_id")
+    previous = ticket.assignee
+    ticket.assignee_id = assignee_id
+    ticket.assignee = assignee
+    _event(ticket, "assignee", actor, data={
+        "from": previous.id if previous else None, "from_name": previous.name if previous else None,
+        "to": assignee.id if assignee else None, "to_name": assignee.name if assignee else None})
 
 
 def holds_conversation(ticket: Ticket) -> bool:
@@ -124,12 +222,14 @@ def hand_back(ticket: Ticket, agent: Agent) -> None:
     if not holds_conversation(ticket):
         raise Invalid("the assistant already has this conversation")
     _release(ticket, agent)
+    live.ticket_changed(ticket, "handback")
     db.session.commit()
 
 
 def _release(ticket: Ticket, agent: Agent | None) -> None:
     conversation = db.session.scalar(db.select(Conversation).filter_by(handoff_ticket_id=ticket.id))
     conversation.handoff_ticket_id = None
+    conversation.assistant_reset_pending = True  # no stale form or slots when the bot resumes
     db.session.add(TicketEvent(ticket=ticket, kind="handback", actor_type="agent" if agent else "system",
                                agent_id=agent.id if agent else None))
     _notify_customer(ticket, "handback")
@@ -158,9 +258,10 @@ def reply(ticket: Ticket, agent: Agent, body: str, client_key: str | None = None
     db.session.add(TicketEvent(ticket=ticket, kind="reply", actor_type="agent", agent_id=agent.id,
                                body=body, public=True))
     if ticket.status == TicketStatus.NEW:
-        ticket.change_status(TicketStatus.OPEN)
+        _set_status(ticket, TicketStatus.OPEN, agent, notify=False)
     if ticket.assignee_id is None:
-        ticket.assignee_id = agent.id
+        _assign(ticket, agent.id, agent)
+    live.ticket_changed(ticket, "reply")
     try:
         db.session.commit()
     except IntegrityError:  # a concurrent double submit with the same key
@@ -176,6 +277,7 @@ def add_note(ticket: Ticket, agent: Agent, body: str) -> TicketEvent:
     event = TicketEvent(ticket=ticket, kind="note", actor_type="agent", agent_id=agent.id, body=body,
                         public=False)
     db.session.add(event)
+    live.ticket_changed(ticket, "note")
     db.session.commit()
     return event
 

@@ -1,0 +1,90 @@
+"""The agents' workspace: saved replies and the tickets' search documents."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DDL, ForeignKey, String, Text, event
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from .base import UTCDateTime, utcnow
+
+
+class CannedResponse(db.Model):
+    """A saved reply an agent inserts into the reply box (admins manage them)."""
+
+    __tablename__ = "canned_responses"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(120), unique=True)
+    body: Mapped[str] = mapped_column(Text)
+    # pt | en, or None for both: the ticket page offers the customer's language first.
+    language: Mapped[str | None] = mapped_column(String(5))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    created_by = relationship("Agent")
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "title": self.title, "body": self.body, "language": self.language}
+
+
+class TicketSearch(db.Model):
+    """One search document per ticket: subject, description, customer name,
+    phone and email, the ticket's messages and notes, lowercased and without
+    accents. ``services.ticket_search`` keeps it current; the index over it is
+    per dialect (see SEARCH_INDEX_DDL)."""
+
+    __tablename__ = "ticket_search"
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True)
+    document: Mapped[str] = mapped_column(Text, default="")
+
+
+# The index over ticket_search.document. Both are trigram indexes, so both
+# dialects answer the same question (is each term a substring of the document?):
+# - SQLite: an FTS5 table with the trigram tokenizer over ticket_search
+#   (external content, kept in sync by triggers);
+# - PostgreSQL: a GIN pg_trgm index, which serves LIKE '%term%'.
+# They live outside the models' metadata (Alembic cannot describe them); the
+# migration 0003 creates them, and so does create_all through these events.
+FTS_TABLE = "ticket_search_fts"
+TRGM_INDEX = "ix_ticket_search_document_trgm"
+
+SQLITE_SEARCH_DDL = (
+    f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5("
+    "document, content='ticket_search', content_rowid='ticket_id', tokenize='trigram')",
+    f"CREATE TRIGGER IF NOT EXISTS {FTS_TABLE}_ai AFTER INSERT ON ticket_search BEGIN "
+    f"INSERT INTO {FTS_TABLE}(rowid, document) VALUES (new.ticket_id, new.document); END",
+    f"CREATE TRIGGER IF NOT EXISTS {FTS_TABLE}_ad AFTER DELETE ON ticket_search BEGIN "
+    f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, document) VALUES ('delete', old.ticket_id, old.document); END",
+    f"CREATE TRIGGER IF NOT EXISTS {FTS_TABLE}_au AFTER UPDATE ON ticket_search BEGIN "
+    f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, document) VALUES ('delete', old.ticket_id, old.document); "
+    f"INSERT INTO {FTS_TABLE}(rowid, document) VALUES (new.ticket_id, new.document); END",
+)
+SQLITE_SEARCH_DROP = (f"DROP TABLE IF EXISTS {FTS_TABLE}",)
+POSTGRES_SEARCH_DDL = (
+    "CREATE EXTENSION IF NOT EXISTS pg_trgm",
+    f"CREATE INDEX IF NOT EXISTS {TRGM_INDEX} ON ticket_search USING gin (document gin_trgm_ops)",
+)
+POSTGRES_SEARCH_DROP = (f"DROP INDEX IF EXISTS {TRGM_INDEX}",)
+
+
+def search_index_ddl(dialect: str, drop: bool = False) -> tuple[str, ...]:
+    if dialect == "sqlite":
+        return SQLITE_SEARCH_DROP if drop else SQLITE_SEARCH_DDL
+    if dialect == "postgresql":
+        return POSTGRES_SEARCH_DROP if drop else POSTGRES_SEARCH_DDL
+    return ()
+
+
+def is_search_index_object(name: str | None) -> bool:
+    """Whether a reflected table or index is the search index (for Alembic's
+    autogenerate, which must neither drop nor compare it)."""
+    return bool(name) and (name.startswith(FTS_TABLE) or name == TRGM_INDEX)
+
+
+for _dialect in ("sqlite", "postgresql"):
+    for _statement in search_index_ddl(_dialect):
+        event.listen(TicketSearch.__table__, "after_create", DDL(_statement).execute_if(dialect=_dialect))
+    for _statement in search_index_ddl(_dialect, drop=True):
+        event.listen(TicketSearch.__table__, "before_drop", DDL(_statement).execute_if(dialect=_dialect))
