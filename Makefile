@@ -8,7 +8,7 @@ export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 export HF_HUB_OFFLINE := 1
 
-.PHONY: help setup run test test-fast test-py test-actions validate test-stories test-nlu train shell lint migrate clean
+.PHONY: help setup run test test-fast test-py test-actions validate test-stories test-nlu train shell lint migrate clean translations bench-tickets
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-13s %s\n",$$1,$$2}'
@@ -58,6 +58,14 @@ lint: ## ruff
 
 migrate: ## create an Alembic revision after a model change: make migrate m="what changed"
 	$(VENV)/flask --app webapp.wsgi db migrate -m "$(m)"
+
+translations: ## extract the agent UI's strings, update webapp/translations/*.po, compile the .mo files
+	$(VENV)/pybabel extract -F webapp/translations/babel.cfg -k lazy_gettext --no-location --sort-output --project ZapDesk -o webapp/translations/messages.pot .
+	$(VENV)/pybabel update -i webapp/translations/messages.pot -d webapp/translations --no-location --width 120
+	$(VENV)/pybabel compile -d webapp/translations --statistics
+
+bench-tickets: ## ticket list and search latency with 100,000 tickets on SQLite and PostgreSQL (BENCH_PG_URL)
+	$(VENV)/python scripts/bench_tickets.py
 
 clean: ## remove local databases, mail and results (keeps the environments and the model)
 	rm -rf var/*.db var/*.db-* var/mailbox var/rasa-results
