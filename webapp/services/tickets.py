@@ -190,7 +190,7 @@ def _set_field(ticket: Ticket, name: str, value, allowed, actor: Agent | None) -
 
 
 def _assign(ticket: Ticket, assignee_id: int | None, actor: Agent | None) -> None:
-    if assignee_id is not None and not isinstance(assignee_id, int):
+    if assignee_id is not None and (not isinstance(assignee_id, int) or isinstance(assignee_id, bool)):
         raise Invalid("assignee_id must be an agent id or null", field="assignee_id")
     if assignee_id == ticket.assignee_id:
         return
