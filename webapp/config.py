@@ -50,6 +50,14 @@ class Config:
     JWT_ACCESS_COOKIE_PATH = "/"
     JWT_SESSION_COOKIE = True
     STATUS_LINK_DAYS = int(os.environ.get("STATUS_LINK_DAYS", "14"))
+    # The status page (webapp/status_page): the link is exchanged for a cookie scoped to its ticket,
+    # good for STATUS_SESSION_MINUTES, renewed while the page is open, never past the link's expiry.
+    STATUS_SESSION_MINUTES = int(os.environ.get("STATUS_SESSION_MINUTES", "60"))
+    STATUS_COOKIE_SECURE = _bool("STATUS_COOKIE_SECURE", APP_ENV == "production")  # off only for local http
+    STATUS_POLL_SECONDS = float(os.environ.get("STATUS_POLL_SECONDS", "5"))  # how often an open page checks
+    # "Send me a new link" from an expired link: per client address, and per ticket.
+    STATUS_RESEND_RATE_LIMIT = os.environ.get("STATUS_RESEND_RATE_LIMIT", "10 per hour")
+    STATUS_RESEND_TICKET_RATE_LIMIT = os.environ.get("STATUS_RESEND_TICKET_RATE_LIMIT", "3 per hour")
 
     # Twilio
     TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "AC" + "0" * 32)
@@ -96,6 +104,7 @@ class Config:
 
 class ProductionConfig(Config):
     JWT_COOKIE_SECURE = True
+    STATUS_COOKIE_SECURE = True
     DEV_TOOLS = False
 
 
@@ -112,5 +121,7 @@ def check_production(config: dict) -> None:
         problems.append("PUBLIC_BASE_URL must be the public https URL Twilio calls")
     if config.get("DEV_TOOLS"):
         problems.append("DEV_TOOLS must be off in production")
+    if not config.get("STATUS_COOKIE_SECURE", True):
+        problems.append("STATUS_COOKIE_SECURE must be on in production (status page cookies only over https)")
     if problems:
         raise RuntimeError("Refusing to start in production: " + "; ".join(problems))
