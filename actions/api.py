@@ -100,6 +100,16 @@ class WebappClient:
         return self.request("POST", f"/conversations/by-phone/{quote(phone)}/handoff",
                             json={"reason": reason, "context": context})
 
+    def close_ticket(self, phone: str, number: int) -> dict:
+        return self.request("POST", f"/tickets/{int(number)}/close", json={"phone": phone})["ticket"]
+
+    def reopen_ticket(self, phone: str, number: int) -> dict:
+        return self.request("POST", f"/tickets/{int(number)}/reopen", json={"phone": phone})["ticket"]
+
+    def set_notifications(self, phone: str, enabled: bool) -> dict:
+        return self.request("PATCH", f"/customers/by-phone/{quote(phone)}",
+                            json={"notify_whatsapp": enabled})["customer"]
+
     # -- knowledge base
     def kb_search(self, text: str, language: str) -> dict:
         """Returns {"confident": bool, "results": [{"id", "slug", "title", "answer", "score", "confident"}]}."""

@@ -18,6 +18,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from . import api
+from .closing import answer_close, awaiting_close, close_pending, pending_close_number
 from .common import intent_of, text_of
 from .handoff import hand_off
 from .tickets import NO, YES, create_ticket_events
@@ -25,7 +26,7 @@ from .tickets import NO, YES, create_ticket_events
 KB_FEEDBACK = "kb_feedback"
 RETRY_TICKET = "retry_ticket"
 # Intents that may answer a pending question (or need a clarification).
-ANSWERS = ("affirm", "deny", "chitchat", "nlu_fallback", "empty_message", "thank")
+ANSWERS = ("affirm", "deny", "chitchat", "nlu_fallback", "empty_message", "thank", "inform")
 # Consecutive turns not understood before a person takes over.
 MISUNDERSTOOD_LIMIT = 2
 MIN_QUESTION_LETTERS = 4
@@ -60,8 +61,12 @@ class ActionTrackTurn(Action):
     async def run(self, dispatcher, tracker, domain) -> list[EventType]:
         intent = intent_of(tracker)
         events: list[EventType] = []
-        if tracker.get_slot("pending_question") and intent not in ANSWERS:
+        pending = tracker.get_slot("pending_question")
+        if pending and intent not in ANSWERS:
             events.append(SlotSet("pending_question", None))
+        elif not pending and intent in ANSWERS and awaiting_close(tracker):
+            # Our "may I close ticket N?" (sent by the webapp) waits for this answer.
+            events.append(SlotSet("pending_question", close_pending(awaiting_close(tracker)[0])))
         if (tracker.get_slot("misunderstood") or 0) and intent not in ("nlu_fallback", "inform"):
             events.append(SlotSet("misunderstood", 0))
         return events
@@ -133,6 +138,8 @@ async def answer_pending(dispatcher: CollectingDispatcher, tracker: Tracker) -> 
             return [SlotSet("pending_question", None)]
         dispatcher.utter_message(response="utter_kb_sorry")
         return [SlotSet("pending_question", None)] + await hand_off(dispatcher, tracker, "kb_not_helpful")
+    if pending_close_number(pending) is not None:
+        return await answer_close(dispatcher, tracker, pending_close_number(pending), answer)
     if pending == RETRY_TICKET:
         if answer:
             return await create_ticket_events(dispatcher, tracker)

@@ -188,6 +188,20 @@ class FakeWebapp:
             return 201, {"verification": "sent"}
         if parts[:2] == ["customers", "by-phone"] and parts[3:] == ["verify"] and method == "POST":
             return 200, self._verify(parts[2], str(body.get("code", "")))
+        if parts[:2] == ["customers", "by-phone"] and len(parts) == 3 and method == "PATCH" \
+                and "notify_whatsapp" in body:
+            if not isinstance(body["notify_whatsapp"], bool):
+                raise error(422, "invalid", "notify_whatsapp must be true or false", field="notify_whatsapp")
+            customer = self._customer(parts[2])
+            customer["notify_whatsapp"] = body["notify_whatsapp"]
+            return 200, {"customer": customer}
+        if len(parts) == 3 and parts[0] == "tickets" and parts[2] in ("close", "reopen") and method == "POST":
+            ticket = self.tickets.get(int(parts[1])) if parts[1].isdigit() else None
+            customer = self._customer(str(body.get("phone", "")))
+            if ticket is None or ticket["customer_id"] != customer["id"]:
+                raise error(404, "not_found", "ticket not found")
+            ticket["status"] = "closed" if parts[2] == "close" else "open"
+            return 200, {"ticket": self._ticket_json(ticket)}
         if parts[:2] == ["customers", "by-phone"] and len(parts) == 3 and method == "PATCH":
             language = str(body.get("language", ""))
             if language not in ("pt", "en"):
