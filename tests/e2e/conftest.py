@@ -122,7 +122,7 @@ class System:
                                   "SECRET_KEY": "e2e-secret-key-0123456789-0123456789-abcdef",
                                   "PYTHONWARNINGS": "ignore", "LOGIN_RATE_LIMIT": "100 per minute",
                                   # Rasa down this long hands the conversation to people.
-                                  "INBOUND_GIVE_UP_SECONDS": "10"})
+                                  "INBOUND_GIVE_UP_SECONDS": "10", "CLOSING_CHECK_SECONDS": "1"})
         self.procs: dict[str, subprocess.Popen] = {}
         self.smtp = mailcatcher.start(ports["smtp"], self.maildir)
 
