@@ -202,10 +202,18 @@ def make_agent(ctx):
 def agent_client(client, make_agent):
     """A test client logged in as an agent through the real login form."""
     agent = make_agent()
-    response = client.post("/agent/login", data={"email": agent.email, "password": "correct horse battery"})
+    response = login(client, agent.email, "correct horse battery")
     assert response.status_code == 302
     client.agent = agent
     return client
+
+
+def login(client, email: str, password: str, **extra):
+    """Sign in through the login form, with its login-CSRF token (as a browser does)."""
+    import re
+    page = client.get("/agent/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    return client.post("/agent/login", data={"email": email, "password": password, "csrf_token": token, **extra})
 
 
 def csrf_of(client) -> str:
@@ -214,4 +222,4 @@ def csrf_of(client) -> str:
     return cookie.value
 
 
-__all__ = ["ACCOUNT_SID", "AUTH_TOKEN", "PUBLIC", "Agent", "csrf_of", "inbound_params", "signed_post"]
+__all__ = ["ACCOUNT_SID", "AUTH_TOKEN", "PUBLIC", "Agent", "csrf_of", "inbound_params", "login", "signed_post"]

@@ -40,7 +40,12 @@ def register_extensions(app: Flask) -> None:
     jwt.init_app(app)
     mail.init_app(app)
     limiter.init_app(app)
-    from . import auth  # noqa: F401  (registers the JWT loaders)
+    from . import auth  # registers the JWT loaders
+    auth.init_app(app)
+    if app.config.get("TRUSTED_PROXIES"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        n = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)
 
 
 def _migrations_dir():

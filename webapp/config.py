@@ -46,9 +46,18 @@ class Config:
     JWT_COOKIE_SAMESITE = "Lax"
     JWT_COOKIE_CSRF_PROTECT = True
     JWT_CSRF_CHECK_FORM = True
-    JWT_ACCESS_TOKEN_EXPIRES = timedelta(hours=int(os.environ.get("AGENT_SESSION_HOURS", "10")))
+    # Browser sessions: a short access token, renewed silently from a refresh
+    # token (path /agent only) until AGENT_SESSION_HOURS after login. API
+    # clients log in for AGENT_SESSION_HOURS. Both die at logout/deactivation.
+    AGENT_SESSION_HOURS = int(os.environ.get("AGENT_SESSION_HOURS", "10"))
+    JWT_ACCESS_TOKEN_EXPIRES = timedelta(minutes=int(os.environ.get("AGENT_ACCESS_MINUTES", "15")))
+    JWT_REFRESH_TOKEN_EXPIRES = timedelta(hours=AGENT_SESSION_HOURS)
     JWT_ACCESS_COOKIE_PATH = "/"
+    JWT_REFRESH_COOKIE_PATH = "/agent"
+    JWT_REFRESH_CSRF_COOKIE_PATH = "/agent"
     JWT_SESSION_COOKIE = True
+    # Behind N reverse proxies, trust N X-Forwarded-* hops (client IP for rate limits, https scheme).
+    TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))
     STATUS_LINK_DAYS = int(os.environ.get("STATUS_LINK_DAYS", "14"))
     # The status page (webapp/status_page): the link is exchanged for a cookie scoped to its ticket,
     # good for STATUS_SESSION_MINUTES, renewed while the page is open, never past the link's expiry.
@@ -91,10 +100,25 @@ class Config:
     VERIFICATION_MAX_ATTEMPTS = 5
     VERIFICATION_CODES_PER_HOUR = 5
 
-    # Rate limits (Flask-Limiter); Redis in production via RATELIMIT_STORAGE_URI
-    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    # Rate limits (Flask-Limiter): in memory, or shared by every process in
+    # Redis when RATELIMIT_STORAGE_URI or REDIS_URL is set.
+    RATELIMIT_STORAGE_URI = (os.environ.get("RATELIMIT_STORAGE_URI") or os.environ.get("REDIS_URL")
+                             or "memory://")
     RATELIMIT_HEADERS_ENABLED = True
+    # Per client address, and per account whatever the address.
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
+    LOGIN_ACCOUNT_RATE_LIMIT = os.environ.get("LOGIN_ACCOUNT_RATE_LIMIT", "30 per hour")
+
+    # Live updates of agent pages (webapp/live.py)
+    LIVE_POLL_SECONDS = float(os.environ.get("LIVE_POLL_SECONDS", "0.5"))
+    LIVE_HEARTBEAT_SECONDS = 15.0
+    LIVE_AUTH_CHECK_SECONDS = 5.0
+    LIVE_STREAM_SECONDS = 300.0
+    LIVE_RETRY_SECONDS = 2.0
+    # Each open stream holds a server thread: keep some threads for everything else.
+    LIVE_MAX_STREAMS = int(os.environ.get("LIVE_MAX_STREAMS", "24"))
+    LIVE_EVENTS_KEEP_HOURS = 24
+    LIVE_PRUNE_INTERVAL_SECONDS = 600
 
     # Development helpers: simulator, fake Twilio API, mailbox viewer
     DEV_TOOLS = _bool("DEV_TOOLS", APP_ENV != "production")
@@ -121,6 +145,8 @@ def check_production(config: dict) -> None:
         problems.append("PUBLIC_BASE_URL must be the public https URL Twilio calls")
     if config.get("DEV_TOOLS"):
         problems.append("DEV_TOOLS must be off in production")
+    if not config.get("JWT_COOKIE_SECURE", True):
+        problems.append("JWT_COOKIE_SECURE must be on in production (session cookies only over https)")
     if not config.get("STATUS_COOKIE_SECURE", True):
         problems.append("STATUS_COOKIE_SECURE must be on in production (status page cookies only over https)")
     if problems:
