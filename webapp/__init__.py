@@ -56,11 +56,13 @@ def _migrations_dir():
 def register_blueprints(app: Flask) -> None:
     from .agent import bp as agent_bp
     from .api import bp as api_bp
+    from .live import bp as live_bp
     from .status_page import bp as status_bp
     from .webhooks import bp as webhooks_bp
 
     app.register_blueprint(api_bp)
     app.register_blueprint(agent_bp)
+    app.register_blueprint(live_bp)
     app.register_blueprint(status_bp)
     app.register_blueprint(webhooks_bp)
     if app.config["DEV_TOOLS"]:

@@ -13,7 +13,7 @@ from bot.twilio_whatsapp import InboundMessage
 
 from ..extensions import db
 from ..models import Conversation, Message, Ticket, TicketEvent, TicketStatus, utcnow
-from . import business_hours, customers, outbox
+from . import business_hours, customers, live, outbox
 from .texts import render_text
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,7 @@ def store(inbound: InboundMessage) -> tuple[Message, bool]:
     )
     conversation.last_inbound_at = utcnow()
     db.session.add(message)
+    live.message_changed(message, "message")
     try:
         db.session.commit()
     except IntegrityError:  # the same delivery, stored concurrently
@@ -102,6 +103,7 @@ def process_one(message: Message, rasa: RasaClient) -> bool:
         message.processed_at = utcnow()
         db.session.add(TicketEvent(ticket_id=conversation.handoff_ticket_id, kind="customer_message",
                                    actor_type="customer", body=message.body, public=True))
+        live.message_changed(message, "message")
         db.session.commit()
         return True
     guessed = guess_language(message.body or "")
@@ -185,6 +187,7 @@ def handoff(conversation: Conversation, *, reason: str, note: str | None = None,
     if announce:  # when the assistant hands off, it says so itself
         outbox.queue_whatsapp(conversation, handoff_text(customer, ticket), author="system",
                               ticket_id=ticket.id)
+    live.ticket_changed(ticket, "handoff")
     if commit:
         db.session.commit()
     return ticket

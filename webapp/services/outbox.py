@@ -17,6 +17,7 @@ from bot.twilio_whatsapp import SendError, TwilioSender
 
 from ..extensions import db, mail
 from ..models import Conversation, Message, Outbox, utcnow
+from . import live
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ def queue_whatsapp(conversation: Conversation, body: str, *, author: str, agent_
     for part in split_message(body):
         db.session.add(Outbox(channel="whatsapp", recipient=conversation.address, message=message,
                               body=part))
+    live.message_changed(message, "message")
     return message
 
 
@@ -127,6 +129,7 @@ def _refresh_message_status(message: Message | None) -> None:
     """A message's status is that of its least advanced part; a dead part fails it."""
     if message is None:
         return
+    before = message.status
     statuses = [p.status for p in message.parts]
     if any(s in ("dead", "undelivered") for s in statuses):
         message.status = "failed"
@@ -136,6 +139,8 @@ def _refresh_message_status(message: Message | None) -> None:
         message.status = min(statuses, key=order.index)
     else:
         message.status = "queued"
+    if message.status != before:
+        live.message_changed(message, "delivery")
 
 
 def record_delivery_status(provider_id: str, status: str, error_code: str | None = None) -> bool:
