@@ -8,7 +8,7 @@ export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 export HF_HUB_OFFLINE := 1
 
-.PHONY: help setup run test test-fast test-py test-actions validate test-stories test-nlu train shell lint migrate clean translations bench-tickets
+.PHONY: help setup run test test-fast test-py test-actions validate test-stories test-nlu test-nlu-heldout train shell lint migrate clean translations bench-tickets
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-13s %s\n",$$1,$$2}'
@@ -32,7 +32,7 @@ test: setup ## every test: Rasa data and stories, actions, bot and webapp, end t
 	@SETUP_BROWSER=1 bash scripts/setup.sh
 	@$(MAKE) --no-print-directory $(MODEL)
 	$(RASA)/rasa data validate --max-history 4 > var/validate.log 2>&1 || { cat var/validate.log; exit 1; }
-	$(MAKE) --no-print-directory lint test-stories test-actions test-py
+	$(MAKE) --no-print-directory lint test-stories test-nlu-heldout test-actions test-py
 
 test-stories: ## rasa test core on tests/test_stories.yml, NLU included (--e2e)
 	$(RASA)/rasa test core --e2e --stories tests/test_stories.yml --model $(MODEL) --out var/rasa-results --fail-on-prediction-errors
@@ -50,6 +50,12 @@ test-nlu: setup ## NLU cross-validation (5 folds): per-intent P/R/F1, confusion 
 	$(RASA)/rasa test nlu --nlu data/nlu --config config.yml --cross-validation --folds 5 --out var/nlu-results
 	@$(VENV)/python scripts/nlu_report.py var/nlu-results
 
+test-nlu-heldout: ## NLU on the held-out tests/nlu/ (never trained on): accuracy, macro F1 per language; fails under the threshold
+	@$(VENV)/python scripts/nlu_heldout.py check
+	@$(MAKE) --no-print-directory $(MODEL)
+	$(RASA)/rasa test nlu --nlu tests/nlu --model $(MODEL) --out var/nlu-heldout --successes
+	@$(VENV)/python scripts/nlu_heldout.py report var/nlu-heldout
+
 shell: setup ## talk to the running assistant in the terminal (needs `make run` elsewhere)
 	@$(VENV)/python scripts/shell.py
 
@@ -61,7 +67,7 @@ migrate: ## create an Alembic revision after a model change: make migrate m="wha
 
 translations: ## extract the agent UI's strings, update webapp/translations/*.po, compile the .mo files
 	$(VENV)/pybabel extract -F webapp/translations/babel.cfg -k lazy_gettext --no-location --sort-output --project ZapDesk -o webapp/translations/messages.pot .
-	$(VENV)/pybabel update -i webapp/translations/messages.pot -d webapp/translations --no-location --width 120
+	$(VENV)/pybabel update -i webapp/translations/messages.pot -d webapp/translations -N --ignore-obsolete --width 120
 	$(VENV)/pybabel compile -d webapp/translations --statistics
 
 bench-tickets: ## ticket list and search latency with 100,000 tickets on SQLite and PostgreSQL (BENCH_PG_URL)

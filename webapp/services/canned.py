@@ -38,7 +38,7 @@ def _check(actor: Agent, title: str, body: str, language: str | None) -> tuple[s
     if not actor.is_admin:
         raise Forbidden("only admins manage canned responses")
     title = " ".join((title or "").split())
-    body = (body or "").strip()
+    body = (body or "").replace("\r\n", "\n").strip()
     language = language or None
     if not 0 < len(title) <= TITLE_MAX:
         raise Invalid(f"a title of 1 to {TITLE_MAX} characters is required", field="title")

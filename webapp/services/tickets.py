@@ -237,7 +237,7 @@ def _release(ticket: Ticket, agent: Agent | None) -> None:
 
 def reply(ticket: Ticket, agent: Agent, body: str, client_key: str | None = None) -> Message:
     """An agent's public reply: recorded on the ticket and sent on WhatsApp."""
-    body = (body or "").strip()
+    body = _text(body)
     if not body:
         raise Invalid("the reply is empty", field="body")
     if client_key and len(client_key) > 64:
@@ -270,8 +270,13 @@ def reply(ticket: Ticket, agent: Agent, body: str, client_key: str | None = None
     return message
 
 
+def _text(body: str | None) -> str:
+    # Browsers send a textarea's line breaks as CRLF; WhatsApp wants \n.
+    return (body or "").replace("\r\n", "\n").replace("\r", "\n").strip()
+
+
 def add_note(ticket: Ticket, agent: Agent, body: str) -> TicketEvent:
-    body = (body or "").strip()
+    body = _text(body)
     if not body:
         raise Invalid("the note is empty", field="body")
     event = TicketEvent(ticket=ticket, kind="note", actor_type="agent", agent_id=agent.id, body=body,
