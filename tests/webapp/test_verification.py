@@ -22,7 +22,8 @@ def test_register_emails_a_hashed_code_that_verifies(ctx, inbox):
     assert customer.email == "Maria@example.com" and not customer.verified
     code = sent_code(inbox)
     mail = inbox.messages()[-1]
-    assert mail["To"] == "Maria@example.com" and code in mail["Subject"]
+    assert mail["To"].addresses[0].addr_spec == "Maria@example.com" and code in mail["Subject"]
+    assert mail["To"].addresses[0].display_name == "Maria da Silva"
     stored = db.session.scalar(db.select(VerificationCode))
     assert code not in stored.code_hash and len(stored.code_hash) == 64
     assert customers.verify_code(PHONE, "000000" if code != "000000" else "111111")["result"] == "wrong"

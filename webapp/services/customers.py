@@ -86,8 +86,13 @@ def get_or_create_for_whatsapp(address: str, wa_id: str = "", profile_name: str 
 
 
 def clean_email(raw: str) -> str:
+    """The normalised address, or Invalid when it is not one we can send to.
+
+    Refused here, when the customer types it, rather than at send time: an
+    address with a non-ASCII local part (``joão@...``) needs SMTPUTF8, which
+    most servers do not offer. Accented domains are fine (sent as IDNA)."""
     try:
-        return validate_email(raw.strip(), check_deliverability=False).normalized
+        return validate_email((raw or "").strip(), check_deliverability=False, allow_smtputf8=False).normalized
     except EmailNotValidError as exc:
         raise Invalid("invalid email address", field="email") from exc
 
@@ -99,7 +104,7 @@ def _code_hash(customer_id: int, code: str) -> str:
 
 def register(phone: str, name: str, email: str, language: str | None = None) -> Customer:
     """Record name and email for a phone and email a verification code."""
-    name = (name or "").strip()
+    name = " ".join((name or "").split())  # one line: it goes into email headers
     if not name or len(name) > 255:
         raise Invalid("a name of 1 to 255 characters is required", field="name")
     email = clean_email(email)
@@ -147,7 +152,7 @@ def _issue_code(customer: Customer) -> None:
         expires_at=now + timedelta(minutes=ttl)))
     subject, text, html = render_email("verification_code", customer.language,
                                        name=customer.name, code=code, minutes=ttl)
-    outbox.queue_email(customer.email, subject, text, html)
+    outbox.queue_email(customer.email, subject, text, html, customer=customer, purpose="verification_code")
 
 
 def verify_code(phone: str, code: str) -> dict:

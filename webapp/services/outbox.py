@@ -10,14 +10,14 @@ import logging
 from datetime import timedelta
 
 from flask import current_app
-from flask_mail import Message as MailMessage
 
 from bot.text import split_message
 from bot.twilio_whatsapp import SendError, TwilioSender
 
-from ..extensions import db, mail
-from ..models import Conversation, Message, Outbox, utcnow
-from . import live
+from ..extensions import db
+from ..models import Conversation, Customer, Message, Outbox, Ticket, utcnow
+from . import live, mailer
+from .texts import render_text
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +35,26 @@ def queue_whatsapp(conversation: Conversation, body: str, *, author: str, agent_
     return message
 
 
-def queue_email(to: str, subject: str, text: str, html: str | None = None) -> Outbox:
-    row = Outbox(channel="email", recipient=to, subject=subject, body=text, html=html)
+def queue_email(to: str, subject: str, text: str, html: str | None = None, *,
+                customer: Customer | None = None, ticket: Ticket | None = None,
+                purpose: str | None = None) -> Outbox:
+    """Record an email. With a customer and a purpose, the customer is told
+    on WhatsApp when it went out (ticket links) or could not be sent at all."""
+    row = Outbox(channel="email", recipient=to, subject=subject, body=text, html=html,
+                 customer=customer, ticket=ticket, purpose=purpose)
     db.session.add(row)
     return row
+
+
+def email_status(ticket: Ticket, purpose: str = "ticket_created") -> str | None:
+    """Where the ticket's email is: queued (not sent yet), sent, failed (will
+    not be sent), or None when there is none. The assistant never says an
+    email was sent before it was."""
+    row = db.session.scalar(db.select(Outbox).filter_by(ticket_id=ticket.id, purpose=purpose, channel="email")
+                            .order_by(Outbox.id.desc()).limit(1))
+    if row is None:
+        return None
+    return {"sent": "sent", "dead": "failed"}.get(row.status, "queued")
 
 
 def backoff(attempts: int) -> timedelta:
@@ -91,7 +107,7 @@ def _send_one(row: Outbox, sender: TwilioSender | None) -> bool:
         if row.channel == "whatsapp":
             sender = sender or make_sender()
             result = sender.send(from_=cfg["TWILIO_WHATSAPP_FROM"], to=row.recipient, body=row.body,
-                                 status_callback=cfg["PUBLIC_BASE_URL"] + "/webhooks/twilio/status")
+                                 status_callback=cfg["PUBLIC_BASE_URL"].rstrip("/") + "/webhooks/twilio/status")
             row.provider_id = result.sid
         else:
             _send_email(row)
@@ -103,6 +119,8 @@ def _send_one(row: Outbox, sender: TwilioSender | None) -> bool:
     row.sent_at = utcnow()
     row.last_error = None
     _refresh_message_status(row.message)
+    if row.channel == "email" and row.purpose == "ticket_created":
+        _tell_customer(row, "ticket_created_email_sent")
     db.session.commit()
     return True
 
@@ -114,6 +132,8 @@ def _failed(row: Outbox, error: str, transient: bool) -> bool:
         row.next_attempt_at = utcnow() + backoff(row.attempts)
     else:
         row.status = "dead"
+        if row.channel == "email" and row.purpose in ("ticket_created", "verification_code"):
+            _tell_customer(row, f"{row.purpose}_email_failed")
     log.warning("outbox %s %s attempt %s: %s", row.id, row.status, row.attempts, error)
     _refresh_message_status(row.message)
     db.session.commit()
@@ -121,8 +141,31 @@ def _failed(row: Outbox, error: str, transient: bool) -> bool:
 
 
 def _send_email(row: Outbox) -> None:
-    msg = MailMessage(subject=row.subject, recipients=[row.recipient], body=row.body, html=row.html)
-    mail.send(msg)
+    cfg = current_app.config
+    sender = cfg["MAIL_DEFAULT_SENDER"]
+    domain = mailer.sender_address(sender).domain or "zapdesk.invalid"
+    # Stable for this row (and unique across databases: the creation instant):
+    # every attempt carries the same Message-ID.
+    message_id = f"<outbox.{row.id}.{row.created_at:%Y%m%d%H%M%S%f}@{domain}>"
+    msg = mailer.build(sender=sender, to=row.recipient, to_name=row.customer.name if row.customer else None,
+                       subject=row.subject or "", text=row.body, html=row.html, message_id=message_id)
+    mailer.send(msg, cfg)
+
+
+def _tell_customer(row: Outbox, template: str) -> None:
+    """A WhatsApp notice about an email, in the customer's language."""
+    customer = row.customer
+    if customer is None:
+        return
+    later = db.session.scalar(db.select(Outbox.id).where(
+        Outbox.customer_id == customer.id, Outbox.purpose == row.purpose, Outbox.id > row.id).limit(1))
+    if later is not None:  # a newer email of the same kind (a new code) makes this one moot
+        return
+    conversation = db.session.scalar(db.select(Conversation).filter_by(customer_id=customer.id))
+    if conversation is None:
+        return
+    queue_whatsapp(conversation, render_text(template, customer.language, ticket=row.ticket, email=row.recipient),
+                   author="system", ticket_id=row.ticket_id)
 
 
 def _refresh_message_status(message: Message | None) -> None:
