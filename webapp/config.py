@@ -95,6 +95,10 @@ class Config:
     # How long a message waits for Rasa before the conversation goes to people.
     INBOUND_GIVE_UP_SECONDS = float(os.environ.get("INBOUND_GIVE_UP_SECONDS", "90"))
 
+    # Inbound media (photos, voice notes, documents), downloaded by the worker.
+    MEDIA_DIR = os.environ.get("MEDIA_DIR", str(ROOT / "var" / "media"))
+    MEDIA_MAX_BYTES = int(os.environ.get("MEDIA_MAX_BYTES", str(25 * 1024 * 1024)))
+
     # Verification codes
     VERIFICATION_CODE_TTL_MINUTES = 10
     VERIFICATION_MAX_ATTEMPTS = 5
@@ -123,6 +127,10 @@ class Config:
     # Development helpers: simulator, fake Twilio API, mailbox viewer
     DEV_TOOLS = _bool("DEV_TOOLS", APP_ENV != "production")
     DEV_MAILDIR = os.environ.get("DEV_MAILDIR", str(ROOT / "var" / "mailbox"))
+    # The fake Twilio API: where it keeps media it serves, and its latency
+    # ("0.2", "0.05-0.4" or "0.1;whatsapp:+5511977776666=3" for one slow number).
+    DEV_TWILIO_MEDIA_DIR = os.environ.get("DEV_TWILIO_MEDIA_DIR", str(ROOT / "var" / "dev-twilio-media"))
+    FAKE_TWILIO_LATENCY = os.environ.get("FAKE_TWILIO_LATENCY", "")
     COMPANY_NAME = os.environ.get("COMPANY_NAME", "ZapDesk")
 
 

@@ -1,9 +1,10 @@
 """The worker: processes inbound messages and dispatches the outbox.
 
-Two schedulers poll the database. Each hands work to a thread pool one key
-at a time (a conversation for inbound messages, a recipient for the outbox),
-so order is kept within a conversation while a slow Rasa turn or a slow
-Twilio send for one customer never holds back the others. Every task is a
+Schedulers poll the database. Each hands work to a thread pool one key
+at a time (a conversation for inbound messages, a recipient for the outbox,
+an attachment for media downloads), so order is kept within a conversation
+while a slow Rasa turn, a slow Twilio send or a slow download for one
+customer never holds back the others. Every task is a
 series of short transactions; errors leave rows queued for a retry.
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ from flask import Flask
 from bot.rasa_client import RasaClient
 
 from .extensions import db
-from .services import inbound, outbox
+from .services import inbound, media, outbox
 
 log = logging.getLogger("zapdesk.worker")
 
@@ -78,13 +79,16 @@ def run(app: Flask, stop: threading.Event | None = None) -> None:
     stop = stop or threading.Event()
     rasa = RasaClient(app.config["RASA_URL"], timeout=app.config["RASA_TIMEOUT"])
     size = app.config["WORKER_THREADS"]
-    pools = {"inbound": KeyedPool(size, "inbound"), "outbox": KeyedPool(size, "outbox")}
+    pools = {"inbound": KeyedPool(size, "inbound"), "outbox": KeyedPool(size, "outbox"),
+             "media": KeyedPool(max(2, size // 2), "media")}
     schedulers = [
         threading.Thread(target=_schedule, name="inbound", daemon=True, args=(
             app, "inbound", pools["inbound"], inbound.waiting_conversations,
             lambda conversation_id: inbound.process_conversation(conversation_id, rasa), stop)),
         threading.Thread(target=_schedule, name="outbox", daemon=True, args=(
             app, "outbox", pools["outbox"], outbox.waiting_recipients, outbox.dispatch_recipient, stop)),
+        threading.Thread(target=_schedule, name="media", daemon=True, args=(
+            app, "media", pools["media"], media.waiting, media.fetch, stop)),
     ]
     for thread in schedulers:
         thread.start()

@@ -13,7 +13,7 @@ from bot.twilio_whatsapp import InboundMessage
 
 from ..extensions import db
 from ..models import Conversation, Message, Ticket, TicketEvent, TicketStatus, utcnow
-from . import business_hours, customers, live, outbox
+from . import business_hours, customers, live, media, outbox
 from .texts import render_text
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,7 @@ def store(inbound: InboundMessage) -> tuple[Message, bool]:
     )
     conversation.last_inbound_at = utcnow()
     db.session.add(message)
+    media.record(message, inbound.media)
     live.message_changed(message, "message")
     try:
         db.session.commit()
@@ -102,7 +103,9 @@ def process_one(message: Message, rasa: RasaClient) -> bool:
         message.status = "processed"
         message.processed_at = utcnow()
         db.session.add(TicketEvent(ticket_id=conversation.handoff_ticket_id, kind="customer_message",
-                                   actor_type="customer", body=message.body, public=True))
+                                   actor_type="customer", body=message.body, public=True,
+                                   data={"message_id": message.id, "media": message.media or [],
+                                         "location": message.location}))
         live.message_changed(message, "message")
         db.session.commit()
         return True
