@@ -216,10 +216,21 @@ def login(client, email: str, password: str, **extra):
     return client.post("/agent/login", data={"email": email, "password": password, "csrf_token": token, **extra})
 
 
+def login_http(session, base: str, email: str = "ana@example.com", password: str = "correct horse battery",
+               **extra):
+    """The same against a running server, with a ``requests.Session`` (end-to-end tests)."""
+    import re
+    page = session.get(f"{base}/agent/login", timeout=10).text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    return session.post(f"{base}/agent/login", data={"email": email, "password": password, "csrf_token": token,
+                                                      **extra}, timeout=10)
+
+
 def csrf_of(client) -> str:
     cookie = client.get_cookie("csrf_access_token")
     assert cookie is not None
     return cookie.value
 
 
-__all__ = ["ACCOUNT_SID", "AUTH_TOKEN", "PUBLIC", "Agent", "csrf_of", "inbound_params", "login", "signed_post"]
+__all__ = ["ACCOUNT_SID", "AUTH_TOKEN", "PUBLIC", "Agent", "csrf_of", "inbound_params", "login", "login_http",
+           "signed_post"]

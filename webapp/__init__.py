@@ -99,7 +99,7 @@ def register_security_headers(app: Flask) -> None:
         response.headers.setdefault(
             "Content-Security-Policy",
             "default-src 'self'; img-src 'self' data: https:; style-src 'self'; "
-            "script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+            "script-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
         return response
 
 

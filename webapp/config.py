@@ -87,7 +87,9 @@ class Config:
 
     # Rasa and the worker
     RASA_URL = os.environ.get("RASA_URL", "http://127.0.0.1:5005")
-    RASA_TIMEOUT = float(os.environ.get("RASA_TIMEOUT", "60"))
+    # Longer than any turn can take (actions bound each API call to 15 s): a
+    # turn that times out is not sent again, it goes to people (inbound.py).
+    RASA_TIMEOUT = float(os.environ.get("RASA_TIMEOUT", "120"))
     WORKER_POLL_SECONDS = float(os.environ.get("WORKER_POLL_SECONDS", "0.2"))
     # Conversations (and outbox recipients) worked on at the same time.
     WORKER_THREADS = int(os.environ.get("WORKER_THREADS", "8"))

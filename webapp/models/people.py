@@ -7,6 +7,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from bot.text import greeting_name
+
 from ..extensions import db
 from .base import UTCDateTime, utcnow
 
@@ -64,6 +66,12 @@ class Customer(db.Model):
         return self.email_verified_at is not None and bool(self.email)
 
     @property
+    def greeting_name(self) -> str | None:
+        """A name to greet with: the registered one, else the usable part of the
+        WhatsApp profile name, else None (greet neutrally)."""
+        return self.name or greeting_name(self.profile_name)
+
+    @property
     def display_name(self) -> str:
         return self.name or self.profile_name or self.phone
 
@@ -72,7 +80,8 @@ class Customer(db.Model):
             "id": self.id,
             "phone": self.phone,
             "name": self.name,
-            "profile_name": self.profile_name,
+            "profile_name": self.profile_name,  # as WhatsApp sent it: never greet with it as is
+            "greeting_name": self.greeting_name,
             "email": self.email,
             "verified": self.verified,
             "language": self.language,

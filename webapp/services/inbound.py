@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import logging
+import unicodedata
 from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.rasa_client import RasaClient, RasaTimeout, RasaUnavailable
 from bot.text import guess_language
 from bot.twilio_whatsapp import InboundMessage
 
@@ -87,11 +88,20 @@ def process_conversation(conversation_id: int, rasa: RasaClient) -> int:
 
 def rasa_text(message: Message) -> str:
     """The text Rasa sees. Customer text never starts with '/', which Rasa
-    would read as an intent injected by the caller."""
+    would read as an intent injected by the caller. A shared location is never
+    text for NLU (its coordinates travel in the metadata); media without a
+    caption, and text with nothing visible in it, are explicit intents."""
+    if message.location:
+        return "/share_location"
     text = (message.body or "").strip()
-    if not text and (message.media or message.location):
-        return "/share_media"
+    if not _visible(text):
+        return "/share_media" if message.media else "/empty_message"
     return text.lstrip("/").strip() or "/empty_message"
+
+
+def _visible(text: str) -> bool:
+    # Zero-width spaces, joiners and other format characters are not a message.
+    return any(not ch.isspace() and unicodedata.category(ch) not in ("Cf", "Cc") for ch in text)
 
 
 def process_one(message: Message, rasa: RasaClient) -> bool:
@@ -115,9 +125,12 @@ def process_one(message: Message, rasa: RasaClient) -> bool:
     message.language = customer.language
     metadata = {
         "language": customer.language,
-        "profile_name": customer.profile_name,
+        "profile_name": customer.profile_name,  # as WhatsApp sent it
+        "greeting_name": customer.greeting_name,  # None: greet neutrally
         "media": message.media or [],
         "location": message.location,
+        # Stable across deliveries of this message: an idempotency key for actions.
+        "message_sid": message.provider_sid,
     }
     sender_id, text = conversation.rasa_sender_id, rasa_text(message)
     reset = conversation.assistant_reset_pending
@@ -132,6 +145,10 @@ def process_one(message: Message, rasa: RasaClient) -> bool:
             conversation.assistant_reset_pending = False
             db.session.commit()
         replies = rasa.send(sender_id, text, metadata)
+    except RasaTimeout as exc:
+        if conversation.assistant_reset_pending:  # only the restart timed out: sending it again is harmless
+            return _rasa_failed(message, str(exc))
+        return _rasa_timed_out(message, str(exc))
     except RasaUnavailable as exc:
         return _rasa_failed(message, str(exc))
     for reply in replies:
@@ -158,6 +175,24 @@ def _rasa_failed(message: Message, error: str) -> bool:
         return False
     # The assistant is down: hand the conversation to people rather than stay silent.
     ticket = handoff(message.conversation, reason="assistant_unavailable", commit=False)
+    message.status = "failed"
+    message.ticket_id = ticket.id
+    message.processed_at = utcnow()
+    db.session.commit()
+    return True
+
+
+def _rasa_timed_out(message: Message, error: str) -> bool:
+    """Rasa got the message but did not answer in time. It may still finish the
+    turn (open a ticket, say something we will never receive), so the message is
+    not sent again, which could run the turn twice: people take over, and the
+    customer gets exactly one answer, the handoff notice."""
+    message.attempts += 1
+    message.error = f"Rasa timeout: {error}"[:2000]
+    log.warning("Rasa did not answer message %s in time; handing off: %s", message.id, error)
+    note = ("The assistant did not answer this message in time. It was not sent to the assistant again, "
+            "so the assistant may have done part of it (check the customer's tickets).")
+    ticket = handoff(message.conversation, reason="assistant_unavailable", note=note, commit=False)
     message.status = "failed"
     message.ticket_id = ticket.id
     message.processed_at = utcnow()

@@ -18,15 +18,18 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
 def _public_url() -> str:
-    """The URL Twilio signed: the configured public base plus the path and query
-    this request arrived with (a proxy in front may have changed host and scheme)."""
-    query = request.query_string.decode()
-    return current_app.config["PUBLIC_BASE_URL"] + request.path + (f"?{query}" if query else "")
+    """The URL Twilio signed: the configured public base plus the path and the
+    raw query this request arrived with. A TLS-terminating proxy in front hands
+    us plain HTTP on an internal host and port, so neither comes from the
+    request; Twilio's validator accepts the https URL with or without ':443'."""
+    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    query = request.query_string.decode("utf-8", "replace")  # as sent, not re-encoded
+    return base + request.path + (f"?{query}" if query else "")
 
 
 def _verify() -> None:
-    params = request.form.to_dict(flat=True)
-    if not signature_is_valid(current_app.config["TWILIO_AUTH_TOKEN"], _public_url(), params,
+    # Every value of every field, as received (a repeated field is signed too).
+    if not signature_is_valid(current_app.config["TWILIO_AUTH_TOKEN"], _public_url(), request.form,
                               request.headers.get("X-Twilio-Signature")):
         abort(403, "invalid Twilio signature")
 
