@@ -46,6 +46,11 @@ def open_as(browser, base, email, path):
     """A separate browser (own cookies) signed in as ``email``, on ``path``, following live updates."""
     context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
     page = context.new_page()
+    # Script errors and CSP violations (reported on the console) fail the test.
+    page.errors = []
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    page.on("console", lambda msg: page.errors.append(f"{msg.text} {msg.location.get('url')}")
+            if msg.type == "error" and not msg.location.get("url", "").endswith("/favicon.ico") else None)
     page.goto(f"{base}/agent/login")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill("correct horse battery")
@@ -86,6 +91,7 @@ def test_an_agent_sees_another_agents_changes_and_new_tickets_without_reloading(
         assert watching.locator("#ticket-list img").count() == 0
         assert watching.evaluate("window.__xss") is None
         assert watching.evaluate("window.__sameDocument") is True
+        assert watching.errors == []
     finally:
         watcher.close()
         worker.close()
@@ -101,6 +107,7 @@ def test_a_customer_message_appears_on_the_open_ticket(browser, live_server, age
         assert page.locator("#timeline img, #timeline script").count() == 0
         assert page.evaluate("window.__xss") is None
         assert page.evaluate("window.__sameDocument") is True
+        assert page.errors == []
         shot(page, "live-ticket-timeline")
     finally:
         watcher.close()

@@ -352,3 +352,18 @@ def test_pages_tell_live_js_what_to_follow(agent_client, ticket):
         f"/agent/live?topics=customer:{ticket.customer_id}")
     account = agent_client.get("/agent/account").get_data(as_text=True)
     assert 'id="live-config"' not in account and "live.js" not in account
+
+
+def test_a_stream_with_an_expired_access_token_is_renewed_not_refused(app, agent_client):
+    from flask_jwt_extended import create_access_token
+    agent = agent_client.agent
+    token = create_access_token(identity=str(agent.id), expires_delta=timedelta(seconds=-5), additional_claims={
+        "typ": "agent", "ver": agent.token_version, "csrf": csrf_of(agent_client)})
+    agent_client.set_cookie("access_token_cookie", token, path="/")
+    response = agent_client.get("/agent/live?topics=tickets&last_id=3", headers={"Last-Event-ID": "7"})
+    # EventSource follows the redirect with the new cookie (and keeps its Last-Event-ID).
+    assert response.status_code == 302 and response.location == "/agent/live?topics=tickets&last_id=3"
+    assert any(c.startswith("access_token_cookie=") for c in response.headers.getlist("Set-Cookie"))
+    stream = open_stream(agent_client, "tickets")
+    assert stream.status_code == 200
+    stream.close()
