@@ -36,6 +36,8 @@ def system_env(*, web_port: int = 5000, rasa_port: int = 5005, actions_port: int
         "MAIL_SERVER": "127.0.0.1",
         "MAIL_PORT": str(smtp_port),
         "DEV_MAILDIR": str(var / "mailbox"),
+        "MEDIA_DIR": str(var / "media"),
+        "DEV_TWILIO_MEDIA_DIR": str(var / "dev-twilio-media"),
         "RASA_URL": f"http://127.0.0.1:{rasa_port}",
         "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{actions_port}/webhook",
         "TRACKER_DB_DIALECT": "sqlite",

@@ -14,7 +14,7 @@ from webapp.services import inbound, media, tickets
 from webapp.services import outbox as outbox_service
 
 from ..conftest import ACCOUNT_SID
-from .traffic import ScriptedRasa, count, deliver, media_dirs, rasa_stub, wait_for  # noqa: F401
+from .traffic import ScriptedRasa, count, deliver
 
 JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 40 + b"\xff\xd9"
 PNG = b"\x89PNG\r\n\x1a\n" + b"png-bytes" * 500
@@ -38,7 +38,7 @@ def media_params(*items: tuple[str, str]) -> dict:
 
 
 @pytest.fixture
-def fake_api(live_server, media_dirs):  # noqa: F811
+def fake_api(live_server, media_dirs):
     return live_server
 
 
@@ -67,7 +67,7 @@ def test_a_photo_without_text_is_stored_fetched_and_shown_to_agents(client, ctx,
     assert f'src="/agent/media/{item.id}"' in page
 
 
-def test_three_photos_with_a_caption_keep_every_url_and_type_in_order(client, ctx, fake_api, rasa_stub):  # noqa: F811
+def test_three_photos_with_a_caption_keep_every_url_and_type_in_order(client, ctx, fake_api, rasa_stub):
     items = [(upload(client, JPEG, "image/jpeg"), "image/jpeg"), (upload(client, PNG, "image/png"), "image/png"),
              (upload(client, PDF, "application/pdf"), "application/pdf")]
     response = deliver(client, "fotos do defeito", sid="SM" + "2" * 32, **media_params(*items))
@@ -102,7 +102,7 @@ def test_media_is_for_agents_only_and_active_content_is_a_download(app, client, 
     assert agent_client.get(f"/agent/media/{item.id + 100}").status_code == 404
 
 
-def test_a_failed_download_is_retried_later_and_the_conversation_goes_on(app, client, ctx, fake_api, rasa_stub):  # noqa: F811
+def test_a_failed_download_is_retried_later_and_the_conversation_goes_on(app, client, ctx, fake_api, rasa_stub):
     from bot.rasa_client import RasaClient
     url = upload(client, JPEG, "image/jpeg")
     deliver(client, "", sid="SM" + "4" * 32, **media_params((url, "image/jpeg")))
@@ -134,7 +134,7 @@ def test_media_not_from_the_twilio_api_is_never_fetched(client, ctx, fake_api):
 
 
 def test_media_sent_while_a_person_owns_the_conversation_is_on_the_ticket(client, ctx, fake_api, agent_client,
-                                                                           rasa_stub):  # noqa: F811
+                                                                           rasa_stub):
     from bot.rasa_client import RasaClient
     deliver(client, "oi", sid="SM" + "7" * 32)
     conversation = db.session.scalar(db.select(Message)).conversation

@@ -14,8 +14,7 @@ from webapp.models import Conversation, Customer, MediaFile, Message, Ticket, ut
 from webapp.services import customers, inbound, media
 
 from ..conftest import AUTH_TOKEN, inbound_params, signed_post
-from .traffic import ScriptedRasa, count, deliver, media_dirs, rasa_stub  # noqa: F401
-
+from .traffic import ScriptedRasa, count, deliver
 
 BODY = "l'été & 100% 😀 ação + ç/ã? = #1 "
 

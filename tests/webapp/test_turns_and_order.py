@@ -26,16 +26,7 @@ from webapp.models import Conversation, Customer, Message, Outbox, SimulatedMess
 from webapp.services import inbound
 
 from ..conftest import AUTH_TOKEN, inbound_params
-from .traffic import (  # noqa: F401
-    ScriptedRasa,
-    count,
-    deliver,
-    latency,
-    media_dirs,
-    rasa_stub,
-    running_worker,
-    wait_for,
-)
+from .traffic import ScriptedRasa, count, deliver, wait_for
 
 
 def delivered_to(phone: str) -> list[str]:
@@ -49,7 +40,7 @@ LONG_LINE = "Atenção: seu pedido nº {n} saiu às 14h — já está a caminho 
 LONG_ANSWER = "\n".join(LONG_LINE.format(n=n) for n in range(26))
 
 
-def test_a_long_answer_arrives_in_parts_under_the_limit_and_in_order(client, ctx, latency, running_worker):
+def test_a_long_answer_arrives_in_parts_under_the_limit_and_in_order(client, ctx, latency, traffic_worker):
     assert 2300 < len(LONG_ANSWER) < 2600 and "\n\n" not in LONG_ANSWER
     latency("0-0.3")
     ScriptedRasa.script = staticmethod(lambda payload: [{"text": LONG_ANSWER}])
@@ -61,7 +52,7 @@ def test_a_long_answer_arrives_in_parts_under_the_limit_and_in_order(client, ctx
     assert "".join(parts).count("👍🏽") == LONG_ANSWER.count("👍🏽")  # no emoji cut in two
 
 
-def test_three_replies_of_one_turn_arrive_in_order_with_random_latency(client, ctx, latency, running_worker):
+def test_three_replies_of_one_turn_arrive_in_order_with_random_latency(client, ctx, latency, traffic_worker):
     latency("0-0.4")
     ScriptedRasa.script = staticmethod(lambda payload: [{"text": f"{payload['message']} → resposta {i}"}
                                                         for i in (1, 2, 3)])
@@ -72,7 +63,7 @@ def test_three_replies_of_one_turn_arrive_in_order_with_random_latency(client, c
     assert delivered_to("+5511988887777") == expected
 
 
-def test_twenty_conversations_and_one_slow_recipient(client, ctx, latency, running_worker):
+def test_twenty_conversations_and_one_slow_recipient(client, ctx, latency, traffic_worker):
     """A slow Twilio answer for one customer holds back nobody else."""
     phones = [f"+55119777{n:05d}" for n in range(20)]
     slow = phones[7]
@@ -150,7 +141,7 @@ def test_the_same_delivery_three_times_is_one_turn_one_reply_one_ticket(app, cli
     assert sid == "SM" + "d" * 32  # the same on every delivery: an idempotency key for the actions
 
 
-def test_a_slow_custom_action_does_not_hold_the_webhook_and_answers_once(app, client, ctx, running_worker):
+def test_a_slow_custom_action_does_not_hold_the_webhook_and_answers_once(app, client, ctx, traffic_worker):
     ScriptedRasa.gate = threading.Event()  # the turn waits, like an action whose API call takes 20 s
     ScriptedRasa.script = staticmethod(lambda payload: [{"text": "Pronto, chamado aberto."}])
     assert deliver(client, "sim", sid="SM" + "e" * 32).status_code == 200

@@ -81,7 +81,7 @@ def latency(app):
 
 
 @pytest.fixture
-def running_worker(app, live_server, rasa_stub, media_dirs):
+def traffic_worker(app, live_server, rasa_stub, media_dirs):
     """The real worker loop (three schedulers, keyed pools) in a thread."""
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(app, stop), daemon=True)
