@@ -77,8 +77,8 @@ class InboundMessage:
             from_=sender,
             to=(form.get("To") or "").strip(),
             wa_id=(form.get("WaId") or "").strip(),
-            profile_name=(form.get("ProfileName") or "").strip(),
-            body=form.get("Body") or "",
+            profile_name=_text(form.get("ProfileName")).strip(),
+            body=_text(form.get("Body")),
             media=media,
             latitude=latitude,
             longitude=longitude,
@@ -100,8 +100,13 @@ def _coordinate(value: str | None, bound: float) -> float | None:
     return number if math.isfinite(number) and -bound <= number <= bound else None
 
 
+def _text(value: str | None) -> str:
+    """Text as sent, minus NUL characters (PostgreSQL cannot store them)."""
+    return (value or "").replace("\x00", "")
+
+
 def _short(value: str | None, limit: int = 500) -> str | None:
-    text = " ".join((value or "").split())
+    text = " ".join(_text(value).split())
     return text[:limit] or None
 
 

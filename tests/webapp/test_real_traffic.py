@@ -246,3 +246,14 @@ def test_a_later_message_without_a_profile_name_keeps_the_known_one(client, ctx)
     del params["ProfileName"]
     signed_post(client, "/webhooks/twilio/whatsapp", params)
     assert db.session.scalar(db.select(Customer)).profile_name == "Maria Teste"
+
+
+@pytest.mark.parametrize("extra", [
+    {"WaId": "not-a-number"}, {"WaId": "5511988887777" * 3}, {"WaId": ""},
+    {"ProfileName": "Maria\x00Teste", "Body": "oi\x00"},
+], ids=["garbled WaId", "overlong WaId", "empty WaId", "NUL characters"])
+def test_odd_fields_are_never_a_500_and_nothing_is_lost(client, ctx, extra):
+    assert deliver(client, "oi", sid="SM" + "e" * 32, **extra).status_code == 200
+    customer = db.session.scalar(db.select(Customer))
+    assert customer.phone == "+5511988887777" and count(Message) == 1
+    assert "\x00" not in db.session.scalar(db.select(Message.body)) + (customer.profile_name or "")

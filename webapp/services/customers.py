@@ -57,7 +57,14 @@ def get_or_create_for_whatsapp(address: str, wa_id: str = "", profile_name: str 
     Does not commit: it runs inside the caller's transaction; a concurrent
     insert of the same customer is resolved with a savepoint.
     """
-    key, e164 = normalise_phone(wa_id or address)
+    # WaId is the number's digits; when it is not one (absent, garbled), From decides.
+    wa_id = wa_id if wa_id.isdigit() and len(wa_id) <= 20 else ""
+    try:
+        key, e164 = normalise_phone(wa_id or address)
+    except Invalid:
+        if not wa_id:
+            raise
+        key, e164, wa_id = *normalise_phone(address), ""
     customer = db.session.scalar(db.select(Customer).filter_by(phone_key=key))
     if customer is None:
         try:
