@@ -135,6 +135,13 @@ class Config:
     FAKE_TWILIO_LATENCY = os.environ.get("FAKE_TWILIO_LATENCY", "")
     COMPANY_NAME = os.environ.get("COMPANY_NAME", "ZapDesk")
 
+    # When people answer (see webapp/services/business_hours.py); empty: always.
+    BUSINESS_HOURS = os.environ.get("BUSINESS_HOURS", "")
+    BUSINESS_TIMEZONE = os.environ.get("BUSINESS_TIMEZONE", "America/Sao_Paulo")
+    # A resolved ticket whose closing question goes unanswered this long is closed.
+    CLOSE_AFTER_DAYS = float(os.environ.get("CLOSE_AFTER_DAYS", "3"))
+    CLOSING_CHECK_SECONDS = float(os.environ.get("CLOSING_CHECK_SECONDS", "60"))
+
 
 class ProductionConfig(Config):
     JWT_COOKIE_SECURE = True

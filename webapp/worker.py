@@ -21,7 +21,7 @@ from flask import Flask
 from bot.rasa_client import RasaClient
 
 from .extensions import db
-from .services import inbound, media, outbox
+from .services import closing, inbound, media, outbox
 
 log = logging.getLogger("zapdesk.worker")
 
@@ -75,6 +75,19 @@ def _schedule(app: Flask, name: str, pool: KeyedPool, keys: Callable[[], list],
         stop.wait(poll)
 
 
+def _every(seconds: float, keys: Callable[[], list]) -> Callable[[], list]:
+    """``keys`` at most once per ``seconds`` (the schedulers poll much faster)."""
+    last = [0.0]
+
+    def throttled() -> list:
+        if time.monotonic() - last[0] < seconds:
+            return []
+        last[0] = time.monotonic()
+        return [("close", key) for key in keys()]
+
+    return throttled
+
+
 def run(app: Flask, stop: threading.Event | None = None) -> None:
     stop = stop or threading.Event()
     rasa = RasaClient(app.config["RASA_URL"], timeout=app.config["RASA_TIMEOUT"])
@@ -89,6 +102,10 @@ def run(app: Flask, stop: threading.Event | None = None) -> None:
             app, "outbox", pools["outbox"], outbox.waiting_recipients, outbox.dispatch_recipient, stop)),
         threading.Thread(target=_schedule, name="media", daemon=True, args=(
             app, "media", pools["media"], media.waiting, media.fetch, stop)),
+        # Resolved tickets whose closing question went unanswered (checked once a minute).
+        threading.Thread(target=_schedule, name="closing", daemon=True, args=(
+            app, "closing", pools["outbox"], _every(app.config["CLOSING_CHECK_SECONDS"], closing.unanswered),
+            lambda key: closing.close_unanswered(key[1]), stop)),
     ]
     for thread in schedulers:
         thread.start()

@@ -41,7 +41,13 @@ def verify(phone):
 @principal_required("customers")
 def update_customer(phone):
     body = json_body()
-    customer = customers.set_language(phone, str(body.get("language", "")))
+    if not {"language", "notify_whatsapp"} & body.keys():
+        raise Invalid("nothing to change: give language or notify_whatsapp")
+    customer = customers.get_by_phone(phone)
+    if "notify_whatsapp" in body:
+        customer = customers.set_notifications(phone, body["notify_whatsapp"])
+    if "language" in body:
+        customer = customers.set_language(phone, str(body.get("language", "")))
     return {"customer": customer.to_dict()}
 
 

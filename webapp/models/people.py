@@ -4,6 +4,7 @@ from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+import sqlalchemy as sa
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -57,6 +58,9 @@ class Customer(db.Model):
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     language: Mapped[str] = mapped_column(String(5), default="pt")
     language_chosen: Mapped[bool] = mapped_column(Boolean, default=False)
+    # "parar" / "stop" turns off WhatsApp notifications about ticket changes
+    # (answers to the customer's own messages still go out).
+    notify_whatsapp: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa.true())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     tickets = relationship("Ticket", back_populates="customer", lazy="dynamic")
@@ -85,6 +89,7 @@ class Customer(db.Model):
             "email": self.email,
             "verified": self.verified,
             "language": self.language,
+            "notify_whatsapp": self.notify_whatsapp,
         }
 
 

@@ -66,6 +66,11 @@ class Ticket(db.Model):
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), index=True)
     source: Mapped[str] = mapped_column(String(12), default="whatsapp")
     idempotency_key: Mapped[str | None] = mapped_column(String(80), unique=True)
+    # Closing the loop: when the customer was asked whether the ticket may be
+    # closed, and the 1-5 rating they gave once it was.
+    close_asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    rating_asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    satisfaction: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -199,3 +199,13 @@ def set_language(phone: str, language: str) -> Customer:
     customer.language_chosen = True
     db.session.commit()
     return customer
+
+
+def set_notifications(phone: str, enabled) -> Customer:
+    """WhatsApp notifications about ticket changes on ("voltar") or off ("parar")."""
+    if not isinstance(enabled, bool):
+        raise Invalid("notify_whatsapp must be true or false", field="notify_whatsapp")
+    customer = get_by_phone(phone)
+    customer.notify_whatsapp = enabled
+    db.session.commit()
+    return customer

@@ -14,7 +14,7 @@ from bot.twilio_whatsapp import InboundMessage
 
 from ..extensions import db
 from ..models import Conversation, Message, Ticket, TicketEvent, TicketStatus, utcnow
-from . import business_hours, customers, live, media, outbox
+from . import business_hours, closing, customers, live, media, outbox
 from .texts import render_text
 
 log = logging.getLogger(__name__)
@@ -119,11 +119,20 @@ def process_one(message: Message, rasa: RasaClient) -> bool:
         live.message_changed(message, "message")
         db.session.commit()
         return True
+    if closing.take_rating(message):
+        # "5" or "⭐⭐⭐⭐" right after the rating question: recorded and thanked
+        # for here; a bare number means nothing to the assistant.
+        message.status = "processed"
+        message.processed_at = utcnow()
+        db.session.commit()
+        return True
     guessed = guess_language(message.body or "")
     if guessed and not customer.language_chosen:
         customer.language = guessed
     message.language = customer.language
     metadata = {
+        # Resolved tickets whose "may I close it?" question waits for an answer.
+        "awaiting_close": closing.awaiting_close(customer.id),
         "language": customer.language,
         "profile_name": customer.profile_name,  # as WhatsApp sent it
         "greeting_name": customer.greeting_name,  # None: greet neutrally

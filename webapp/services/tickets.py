@@ -19,7 +19,7 @@ from ..models import (
     TicketStatus,
     utcnow,
 )
-from . import live, outbox, ticket_search  # noqa: F401  (ticket_search keeps the search documents current)
+from . import closing, live, outbox, ticket_search  # noqa: F401  (ticket_search keeps the search documents current)
 from .errors import Conflict, Forbidden, Invalid, NotFound
 from .texts import render_email, render_text, status_label
 from .tokens import status_url
@@ -172,11 +172,18 @@ def _set_status(ticket: Ticket, new_status: str, actor: Agent | None, notify: bo
         raise InvalidTransitionError(str(exc), exc.old, exc.new) from exc
     _event(ticket, "status", actor, public=True, data={"from": old, "to": new_status})
     lang = ticket.customer.language
+    if old == TicketStatus.RESOLVED:
+        closing.forget_question(ticket)
+    if notify and new_status == TicketStatus.RESOLVED and _conversation_or_none(ticket) is not None:
+        # Resolved is a question, not news: may the ticket be closed?
+        if ticket.customer.notify_whatsapp:
+            closing.ask(ticket)
     # "open" and "in progress" read the same to a customer: no message for that.
-    if notify and status_label(old, lang) != status_label(new_status, lang):
+    elif notify and status_label(old, lang) != status_label(new_status, lang):
         _notify_customer(ticket, "status_changed", old=old)
     if new_status in (TicketStatus.RESOLVED, TicketStatus.CLOSED) and holds_conversation(ticket):
-        _release(ticket, actor)
+        # On resolve the closing question says the assistant is back.
+        _release(ticket, actor, announce=new_status != TicketStatus.RESOLVED)
 
 
 def _set_field(ticket: Ticket, name: str, value, allowed, actor: Agent | None) -> None:
@@ -226,13 +233,14 @@ def hand_back(ticket: Ticket, agent: Agent) -> None:
     db.session.commit()
 
 
-def _release(ticket: Ticket, agent: Agent | None) -> None:
+def _release(ticket: Ticket, agent: Agent | None, announce: bool = True) -> None:
     conversation = db.session.scalar(db.select(Conversation).filter_by(handoff_ticket_id=ticket.id))
     conversation.handoff_ticket_id = None
     conversation.assistant_reset_pending = True  # no stale form or slots when the bot resumes
     db.session.add(TicketEvent(ticket=ticket, kind="handback", actor_type="agent" if agent else "system",
                                agent_id=agent.id if agent else None))
-    _notify_customer(ticket, "handback")
+    if announce:
+        _notify_customer(ticket, "handback", always=True)
 
 
 def reply(ticket: Ticket, agent: Agent, body: str, client_key: str | None = None) -> Message:
@@ -298,8 +306,19 @@ def _conversation_of(ticket: Ticket) -> Conversation:
     return conversation
 
 
-def _notify_customer(ticket: Ticket, template: str, **context) -> None:
+def _conversation_or_none(ticket: Ticket) -> Conversation | None:
+    try:
+        return _conversation_of(ticket)
+    except Invalid:
+        return None
+
+
+def _notify_customer(ticket: Ticket, template: str, *, always: bool = False, **context) -> None:
+    """A WhatsApp notification about the ticket; none for a customer who wrote
+    "parar" (unless ``always``: what they need to know to keep talking)."""
     customer = ticket.customer
+    if not always and not customer.notify_whatsapp:
+        return
     text = render_text(template, customer.language, ticket=ticket, customer=customer, **context)
     outbox.queue_whatsapp(_conversation_of(ticket), text, author="system", ticket_id=ticket.id)
 
