@@ -84,21 +84,22 @@ def seed(db, n_tickets: int, rng: random.Random) -> dict:
     for model, rows in ((Agent, agents), (Customer, customers), (Conversation, conversations),
                         (Ticket, tickets), (Message, messages)):
         for start in range(0, len(rows), 5000):
-            db.session.execute(db.insert(model), rows[start:start + 5000])
+            db.session.execute(model.__table__.insert(), rows[start:start + 5000])
     db.session.commit()
     inserted = time.perf_counter() - started
     from webapp.services import ticket_search
+    _log(f"inserted {len(tickets)} tickets, {len(messages)} messages in {inserted:.0f} s; indexing")
     started = time.perf_counter()
     ticket_search.reindex_all(batch=2000)
     indexed = time.perf_counter() - started
-    if db.engine.dialect.name == "postgresql":
-        db.session.execute(db.text("ANALYZE"))
-        db.session.commit()
-    else:
-        db.session.execute(db.text("ANALYZE"))
-        db.session.commit()
+    db.session.execute(db.text("ANALYZE"))
+    db.session.commit()
     sample = customers[len(customers) // 3]
     return {"insert_s": inserted, "index_s": indexed, "customer": sample, "messages": len(messages)}
+
+
+def _log(text: str) -> None:
+    print(f"[bench] {text}", file=sys.stderr, flush=True)
 
 
 def _time(fn, runs: int) -> tuple[float, float]:
@@ -153,6 +154,7 @@ def measure(db, info: dict, runs: int) -> list[tuple[str, float, float, int]]:
         ("search: two common words, all", page(Filters(status="all", q="transportadora atraso"))),
     ]
     rows = []
+    _log("measuring")
     for name, fn in cases:
         median, p95 = _time(fn, runs)
         found = None
@@ -172,6 +174,7 @@ def _bench(url: str, n_tickets: int, runs: int, label: str, engine_options: dict
         config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options
     app = create_app(config)
     rng = random.Random(42)
+    _log(f"{label}: seeding {n_tickets} tickets")
     with app.app_context():
         db.create_all()
         info = seed(db, n_tickets, rng)
@@ -201,7 +204,6 @@ def run(n_tickets: int = 100_000, runs: int = 30, pg_url: str | None = PG_URL,
         with admin.begin() as conn:
             conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
             conn.execute(sa.text(f"CREATE SCHEMA {PG_SCHEMA}"))
-            conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public"))
         try:
             rows += _bench(pg_url, n_tickets, runs, "postgresql",
                            {"connect_args": {"options": f"-csearch_path={PG_SCHEMA},public"}})

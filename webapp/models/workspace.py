@@ -32,27 +32,29 @@ class CannedResponse(db.Model):
 class TicketSearch(db.Model):
     """One search document per ticket: subject, description, customer name,
     phone and email, the ticket's messages and notes, lowercased and without
-    accents. ``services.ticket_search`` keeps it current; the index over it is
-    per dialect (see SEARCH_INDEX_DDL)."""
+    accents, punctuation as spaces. ``services.ticket_search`` keeps it
+    current; the index over it is per dialect (see below)."""
 
     __tablename__ = "ticket_search"
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True)
     document: Mapped[str] = mapped_column(Text, default="")
 
 
-# The index over ticket_search.document. Both are trigram indexes, so both
-# dialects answer the same question (is each term a substring of the document?):
-# - SQLite: an FTS5 table with the trigram tokenizer over ticket_search
-#   (external content, kept in sync by triggers);
-# - PostgreSQL: a GIN pg_trgm index, which serves LIKE '%term%'.
+# The index over ticket_search.document: word search with prefixes on both
+# dialects (documents hold words and numbers only, see services.ticket_search):
+# - SQLite: an FTS5 table over ticket_search (external content, kept in sync
+#   by triggers), with prefix indexes for 2 and 3 characters;
+# - PostgreSQL: a GIN index on to_tsvector('simple', document).
 # They live outside the models' metadata (Alembic cannot describe them); the
 # migration 0003 creates them, and so does create_all through these events.
 FTS_TABLE = "ticket_search_fts"
-TRGM_INDEX = "ix_ticket_search_document_trgm"
+FTS_INDEX = "ix_ticket_search_document_fts"
+PG_TSVECTOR = "to_tsvector('simple'::regconfig, document)"
 
 SQLITE_SEARCH_DDL = (
     f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5("
-    "document, content='ticket_search', content_rowid='ticket_id', tokenize='trigram')",
+    "document, content='ticket_search', content_rowid='ticket_id', "
+    "tokenize='unicode61 remove_diacritics 2', prefix='2 3')",
     f"CREATE TRIGGER IF NOT EXISTS {FTS_TABLE}_ai AFTER INSERT ON ticket_search BEGIN "
     f"INSERT INTO {FTS_TABLE}(rowid, document) VALUES (new.ticket_id, new.document); END",
     f"CREATE TRIGGER IF NOT EXISTS {FTS_TABLE}_ad AFTER DELETE ON ticket_search BEGIN "
@@ -62,11 +64,8 @@ SQLITE_SEARCH_DDL = (
     f"INSERT INTO {FTS_TABLE}(rowid, document) VALUES (new.ticket_id, new.document); END",
 )
 SQLITE_SEARCH_DROP = (f"DROP TABLE IF EXISTS {FTS_TABLE}",)
-POSTGRES_SEARCH_DDL = (
-    "CREATE EXTENSION IF NOT EXISTS pg_trgm",
-    f"CREATE INDEX IF NOT EXISTS {TRGM_INDEX} ON ticket_search USING gin (document gin_trgm_ops)",
-)
-POSTGRES_SEARCH_DROP = (f"DROP INDEX IF EXISTS {TRGM_INDEX}",)
+POSTGRES_SEARCH_DDL = (f"CREATE INDEX IF NOT EXISTS {FTS_INDEX} ON ticket_search USING gin ({PG_TSVECTOR})",)
+POSTGRES_SEARCH_DROP = (f"DROP INDEX IF EXISTS {FTS_INDEX}",)
 
 
 def search_index_ddl(dialect: str, drop: bool = False) -> tuple[str, ...]:
@@ -80,7 +79,7 @@ def search_index_ddl(dialect: str, drop: bool = False) -> tuple[str, ...]:
 def is_search_index_object(name: str | None) -> bool:
     """Whether a reflected table or index is the search index (for Alembic's
     autogenerate, which must neither drop nor compare it)."""
-    return bool(name) and (name.startswith(FTS_TABLE) or name == TRGM_INDEX)
+    return bool(name) and (name.startswith(FTS_TABLE) or name == FTS_INDEX)
 
 
 for _dialect in ("sqlite", "postgresql"):

@@ -2,8 +2,10 @@
 on every commit, and the query condition over its index.
 
 A document holds the subject, the description, the customer's name, WhatsApp
-name, phone and email, the ticket's messages (and the conversation that led to
-it) and its internal notes, lowercased and without accents. Documents are
+name, phone (and its shorter forms) and email, the ticket's messages (and the
+conversation that led to it) and its internal notes: lowercase words and
+numbers without accents. A query matches when each of its words starts a word
+of the document ("pedi" finds "pedido"; "98888-7777" finds the phone). Documents are
 rebuilt in the transaction that changed them (a session hook), so the worker,
 the API and the agent UI never have to remember to do it.
 """
@@ -15,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from flask_sqlalchemy.session import Session as AppSession
-from sqlalchemy import and_, event, inspect, or_
+from sqlalchemy import event, inspect, or_
 
 from ..extensions import db
 from ..models import Customer, Message, Ticket, TicketEvent, TicketSearch
@@ -23,26 +25,38 @@ from ..models.workspace import FTS_TABLE
 
 MAX_DOCUMENT = 20_000
 MAX_TERMS = 8
-MIN_INDEXED = 3  # trigram indexes cannot serve shorter terms
 _DIRTY_TICKETS = "ticket_search.tickets"
 _DIRTY_CUSTOMERS = "ticket_search.customers"
+_WORD = re.compile(r"[^\W_]+")
 # A phone written with separators ("(11) 98888-7777") is searched as its digits.
 _PHONE = re.compile(r"\+?\d[\d\s().-]{4,}\d")
 
 
-def normalize(text: str | None) -> str:
-    """Lowercase, accents removed, whitespace collapsed."""
+def _plain(text: str | None) -> str:
     decomposed = unicodedata.normalize("NFKD", text or "")
-    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).lower().split())
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+
+
+def normalize(text: str | None) -> str:
+    """Lowercase words and numbers without accents, one space apart: what
+    both databases' tokenizers split the same way."""
+    return " ".join(_WORD.findall(_plain(text)))
+
+
+def phone_suffixes(phone: str | None) -> str:
+    """A phone's digits without the leading ones (country code, area code...),
+    down to 8 digits, so a number typed without them is found too."""
+    digits = re.sub(r"\D", "", phone or "")
+    return " ".join(digits[i:] for i in range(1, max(1, len(digits) - 7)))
 
 
 def query_terms(query: str | None) -> list[str]:
-    """The terms of a search box query; every term must appear in a document."""
-    text = _PHONE.sub(lambda m: re.sub(r"\D", "", m.group()), normalize(query))
+    """The words of a search box query; a ticket matches when each of them
+    starts a word of its document."""
+    text = _PHONE.sub(lambda m: " " + re.sub(r"\D", "", m.group()) + " ", _plain(query))
     terms = []
-    for term in text.split():
-        term = term.strip("()[]{}\"'.,;:!?")
-        if term and term not in terms:
+    for term in _WORD.findall(text):
+        if term not in terms:
             terms.append(term)
     return terms[:MAX_TERMS]
 
@@ -52,32 +66,20 @@ def condition(query: str | None, dialect: str):
     terms = query_terms(query)
     if not terms:
         return None
-    long_terms = [t for t in terms if len(t) >= MIN_INDEXED]
-    short_terms = [t for t in terms if len(t) < MIN_INDEXED]
     if dialect == "sqlite":
-        clauses = []
-        if long_terms:
-            match = " ".join('"' + t.replace('"', '""') + '"' for t in long_terms)
-            clauses.append(Ticket.id.in_(
-                db.select(db.literal_column("rowid")).select_from(db.table(FTS_TABLE))
-                .where(db.literal_column(FTS_TABLE).op("MATCH")(match))))
-        if short_terms:  # not indexed: only narrows what the other terms found
-            clauses.append(Ticket.id.in_(db.select(TicketSearch.ticket_id).where(
-                and_(*(TicketSearch.document.contains(t, autoescape=True) for t in short_terms)))))
-        found = and_(*clauses)
+        match = " ".join(f'"{t}"*' for t in terms)  # terms are letters and digits only
+        found = Ticket.id.in_(db.select(db.literal_column("rowid")).select_from(db.table(FTS_TABLE))
+                              .where(db.literal_column(FTS_TABLE).op("MATCH")(match)))
     else:
+        tsquery = " & ".join(f"{t}:*" for t in terms)
+        # The same expression as the GIN index (a literal regconfig, not a parameter).
+        vector = db.func.to_tsvector(db.literal_column("'simple'::regconfig"), TicketSearch.document)
         found = Ticket.id.in_(db.select(TicketSearch.ticket_id).where(
-            and_(*(TicketSearch.document.like(f"%{_escape_like(t)}%") for t in terms))))
+            vector.op("@@")(db.func.to_tsquery(db.literal_column("'simple'::regconfig"), tsquery))))
     number = query.strip().lstrip("#") if query else ""
     if number.isdigit() and len(number) < 10:
         return or_(Ticket.id == int(number), found)
     return found
-
-
-def _escape_like(term: str) -> str:
-    # PostgreSQL's LIKE escapes with a backslash by default; no ESCAPE clause
-    # keeps the pattern a plain constant for the trigram index.
-    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 # -- documents -----------------------------------------------------------------
@@ -95,7 +97,8 @@ def build_documents(ticket_ids: Iterable[int]) -> dict[int, str]:
     texts: dict[int, list[str]] = defaultdict(list)
     for row in rows:
         texts[row.id] += [row.subject, row.description or "", row.name or "", row.profile_name or "",
-                          row.phone or "", row.phone_key or "", row.email or ""]
+                          row.phone or "", row.phone_key or "", row.email or "",
+                          phone_suffixes(row.phone), phone_suffixes(row.phone_key)]
     # The conversation that led to the ticket (before it was opened)...
     for row in rows:
         if row.conversation_id and row.context_from_message_id:
@@ -120,14 +123,15 @@ def refresh(ticket_ids: Iterable[int]) -> int:
     documents = build_documents(ticket_ids)
     if not documents:
         return 0
-    existing = {row.ticket_id: row for row in db.session.scalars(
-        db.select(TicketSearch).where(TicketSearch.ticket_id.in_(list(documents))))}
-    for ticket_id, document in documents.items():
-        row = existing.get(ticket_id)
-        if row is None:
-            db.session.add(TicketSearch(ticket_id=ticket_id, document=document))
-        elif row.document != document:
-            row.document = document
+    ids = list(documents)
+    unchanged = {ticket_id for ticket_id, document in db.session.execute(
+        db.select(TicketSearch.ticket_id, TicketSearch.document).where(TicketSearch.ticket_id.in_(ids)))
+        if documents[ticket_id] == document}
+    stale = [ticket_id for ticket_id in ids if ticket_id not in unchanged]
+    if stale:
+        # Plain statements, not ORM objects: a bulk reindex writes thousands of rows.
+        db.session.execute(db.delete(TicketSearch).where(TicketSearch.ticket_id.in_(stale)))
+        db.session.execute(db.insert(TicketSearch), [{"ticket_id": t, "document": documents[t]} for t in stale])
     return len(documents)
 
 

@@ -5,6 +5,7 @@ Revises: a1b2c3d40002
 Create Date: 2026-12-03 18:45:00
 
 """
+import re
 import unicodedata
 
 import sqlalchemy as sa
@@ -20,7 +21,8 @@ depends_on = None
 FTS = "ticket_search_fts"
 SQLITE_DDL = (
     f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS} USING fts5("
-    "document, content='ticket_search', content_rowid='ticket_id', tokenize='trigram')",
+    "document, content='ticket_search', content_rowid='ticket_id', "
+    "tokenize='unicode61 remove_diacritics 2', prefix='2 3')",
     f"CREATE TRIGGER IF NOT EXISTS {FTS}_ai AFTER INSERT ON ticket_search BEGIN "
     f"INSERT INTO {FTS}(rowid, document) VALUES (new.ticket_id, new.document); END",
     f"CREATE TRIGGER IF NOT EXISTS {FTS}_ad AFTER DELETE ON ticket_search BEGIN "
@@ -30,8 +32,8 @@ SQLITE_DDL = (
     f"INSERT INTO {FTS}(rowid, document) VALUES (new.ticket_id, new.document); END",
 )
 POSTGRES_DDL = (
-    "CREATE EXTENSION IF NOT EXISTS pg_trgm",
-    "CREATE INDEX IF NOT EXISTS ix_ticket_search_document_trgm ON ticket_search USING gin (document gin_trgm_ops)",
+    "CREATE INDEX IF NOT EXISTS ix_ticket_search_document_fts ON ticket_search "
+    "USING gin (to_tsvector('simple'::regconfig, document))",
 )
 
 
@@ -66,8 +68,15 @@ def upgrade():
 
 
 def _normalize(text):
+    # As services.ticket_search.normalize: lowercase words and numbers, no accents.
     decomposed = unicodedata.normalize("NFKD", text or "")
-    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).lower().split())
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+    return " ".join(re.findall(r"[^\W_]+", plain))
+
+
+def _phone_suffixes(phone):
+    digits = re.sub(r"\D", "", phone or "")
+    return " ".join(digits[i:] for i in range(1, max(1, len(digits) - 7)))
 
 
 def _backfill(connection):
@@ -77,7 +86,7 @@ def _backfill(connection):
         "SELECT t.id, t.subject, t.description, c.name, c.profile_name, c.phone, c.phone_key, c.email "
         "FROM tickets t JOIN customers c ON c.id = t.customer_id")).all()
     for row in tickets:
-        parts = [str(v or "") for v in row[1:]]
+        parts = [str(v or "") for v in row[1:]] + [_phone_suffixes(row[5]), _phone_suffixes(row[6])]
         parts += [b or "" for (b,) in connection.execute(
             sa.text("SELECT body FROM messages WHERE ticket_id = :t ORDER BY id"), {"t": row[0]})]
         parts += [b or "" for (b,) in connection.execute(
@@ -92,7 +101,7 @@ def downgrade():
     if dialect == "sqlite":
         op.execute(f"DROP TABLE IF EXISTS {FTS}")
     elif dialect == "postgresql":
-        op.execute("DROP INDEX IF EXISTS ix_ticket_search_document_trgm")
+        op.execute("DROP INDEX IF EXISTS ix_ticket_search_document_fts")
     with op.batch_alter_table('tickets', schema=None) as batch_op:
         batch_op.drop_index('ix_tickets_priority_updated_at')
         batch_op.drop_index('ix_tickets_updated_at_id')
