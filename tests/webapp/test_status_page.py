@@ -341,7 +341,11 @@ def _agent_token(app):
 
 
 def test_an_unexpected_failure_is_a_friendly_page_and_the_log_has_no_token(client, ticket, monkeypatch, caplog):
+    import logging
+
     import webapp.status_page as status_page
+    # Alembic's fileConfig (a migration test earlier in the run) disables the loggers that existed then.
+    monkeypatch.setattr(logging.getLogger(status_page.__name__), "disabled", False)
 
     def broken(_token):
         raise RuntimeError("database away")
