@@ -313,6 +313,7 @@ def test_damaged_forged_and_foreign_tokens_identify_nothing(app, client, ticket)
         "no expiry": _signed({k: v for k, v in claims.items() if k != "exp"}),
         "sub not a number": _signed({**claims, "sub": "1 OR 1=1"}),
         "absurd expiry": _signed({**claims, "exp": 10 ** 20}),
+        "absurd ticket": _signed({**claims, "sub": "9" * 12}),
         "expired and forged": jwt.encode({**claims, "exp": 1}, key, algorithm="HS256"),
     }
     unreadable = {"truncated", "agent token"}  # no language claim to read: the browser's language

@@ -113,7 +113,9 @@ def _decode(token: str, *, verify_exp: bool) -> dict:
 
 
 def _is_id(value) -> bool:
-    return isinstance(value, str) and value.isascii() and value.isdigit() and 0 < len(value) <= 18
+    # Ticket ids are 32-bit integer columns: a bigger number would be a database error, not a miss.
+    return isinstance(value, str) and value.isascii() and value.isdigit() and 0 < len(value) <= 10 \
+        and 0 < int(value) < 2 ** 31
 
 
 def _instant(value) -> datetime | None:
