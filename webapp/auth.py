@@ -37,7 +37,7 @@ from flask_jwt_extended.exceptions import CSRFError, JWTExtendedException
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from jwt.exceptions import PyJWTError
 
-from .extensions import db, jwt
+from .extensions import db, jwt, limiter
 from .models import Agent
 
 SERVICE_SCOPES = ("customers", "tickets", "conversations", "kb")
@@ -207,6 +207,23 @@ def is_service() -> bool:
 def csrf_token() -> str:
     """The double-submit CSRF value of the current cookie session, for forms."""
     return get_jwt().get("csrf", "")
+
+
+# --- login rate limit per account ----------------------------------------
+
+def login_account_key() -> str:
+    """The rate-limit key of a login attempt: its account (form or JSON email)."""
+    body = request.get_json(silent=True) if request.is_json else None
+    email = body.get("email") if isinstance(body, dict) else request.form.get("email")
+    return "login-account:" + str(email or "").strip().lower()[:254]
+
+
+def login_account_limit(on_breach=None):
+    """Failed logins per account from any address, one count for the login form
+    and the API login (guessing one agent's password from many addresses)."""
+    return limiter.shared_limit(lambda: current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"], scope="login-account",
+                                key_func=login_account_key, deduct_when=lambda response: response.status_code == 401,
+                                on_breach=on_breach)
 
 
 # --- login CSRF ------------------------------------------------------------

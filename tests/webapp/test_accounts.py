@@ -150,6 +150,24 @@ def test_failed_logins_are_limited_per_account_from_any_address(app, make_agent,
     assert login(client, "bia@example.com", PASSWORD).status_code == 302
 
 
+def test_failed_api_logins_count_against_the_same_account_limit(app, make_agent, config):
+    make_agent()
+    config(LOGIN_ACCOUNT_RATE_LIMIT="3 per hour")
+
+    def api(password, ip):
+        client = app.test_client()
+        client.environ_base["REMOTE_ADDR"] = ip
+        return client.post("/api/v1/auth/login", json={"email": "ANA@example.com", "password": password})
+
+    assert [api("guess", f"10.1.0.{i}").status_code for i in range(2)] == [401, 401]
+    form = app.test_client()
+    form.environ_base["REMOTE_ADDR"] = "10.1.1.1"
+    assert login(form, "ana@example.com", "guess").status_code == 401
+    blocked = api(PASSWORD, "10.1.2.1")
+    assert blocked.status_code == 429 and "access_token" not in (blocked.json or {})
+    assert login(form, "ana@example.com", PASSWORD).status_code == 429
+
+
 def test_rate_limits_are_shared_through_redis_when_configured(tmp_path):
     """Run in a separate process: the limiter's storage is process-wide."""
     import os
@@ -180,7 +198,8 @@ for _ in range(3):
     client = app.test_client()
     page = client.get("/agent/login").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    print(client.post("/agent/login", data={{"email": "{email}", "password": "wrong", "csrf_token": token}}).status_code)
+    form = {{"email": "{email}", "password": "wrong", "csrf_token": token}}
+    print(client.post("/agent/login", data=form).status_code)
 """
     root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 

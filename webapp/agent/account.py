@@ -29,10 +29,6 @@ def _login_page(status: int = 200, error: str | None = None):
     return response
 
 
-def _login_account_key() -> str:
-    return "login-account:" + request.form.get("email", "").strip().lower()[:254]
-
-
 @bp.get("/login")
 def login():
     return _login_page()
@@ -41,10 +37,7 @@ def login():
 @bp.post("/login")
 @limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"],
                on_breach=lambda _limit: _login_page(429, "rate_limited"))
-# Per account, only failed attempts count: guessing one agent's password from many addresses.
-@limiter.limit(lambda: current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"], key_func=_login_account_key,
-               deduct_when=lambda response: response.status_code == 401,
-               on_breach=lambda _limit: _login_page(429, "rate_limited"))
+@auth.login_account_limit(on_breach=lambda _limit: _login_page(429, "rate_limited"))
 def login_post():
     if not auth.login_csrf_valid():
         return _login_page(403, "expired")

@@ -2,7 +2,7 @@
 from flask import current_app, request
 from flask_jwt_extended import current_user
 
-from ..auth import agent_required, agent_token
+from ..auth import agent_required, agent_token, login_account_limit
 from ..extensions import limiter
 from ..services import agents
 from ..services.errors import Invalid
@@ -18,6 +18,7 @@ def json_body() -> dict:
 
 @bp.post("/auth/login")
 @limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"])
+@login_account_limit()
 def login():
     body = json_body()
     agent = agents.authenticate(str(body.get("email", "")), str(body.get("password", "")))
