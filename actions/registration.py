@@ -14,7 +14,9 @@ from . import api
 from .common import intent_of, reset_ticket_form
 from .tickets import mask_email
 
-EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+# A whole whitespace-separated token: "joão@exemplo.com.br" must not become
+# "o@exemplo.com.br". Non-ASCII local parts are then refused by the API.
+EMAIL = re.compile(r"(?<![^\s<(\[\"',;:])[^\s@<>()\[\]\"',;:]+@[^\s@<>()\[\]\"',;:]+\.[^\s@<>()\[\]\"',;:.]{2,}")
 CODE = re.compile(r"\b(\d{6})\b")
 RESEND = re.compile(r"(novo|outro|reenvi|new|another|resend|again|de novo|n[aã]o (recebi|chegou))", re.IGNORECASE)
 FLOWS_AFTER_VERIFICATION = ("open_ticket", "check_status")

@@ -22,7 +22,9 @@ def customer_slots(customer: dict | None) -> list[EventType]:
     if not customer:
         return [SlotSet("customer_verified", False)]
     return [SlotSet("customer_verified", bool(customer.get("verified"))),
-            SlotSet("customer_name", customer.get("name") or customer.get("profile_name"))]
+            # The registered name, else the usable part of the WhatsApp profile
+            # name ("🌻 Dona Maria 🌻" -> "Dona Maria"), else none: greet neutrally.
+            SlotSet("customer_name", customer.get("name") or customer.get("greeting_name"))]
 
 
 class ActionSessionStart(Action):

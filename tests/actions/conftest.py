@@ -113,11 +113,13 @@ class FakeWebapp:
 
     def add_customer(self, phone: str = SENDER, *, name: str | None = "Maria Silva",
                      profile_name: str | None = "Maria", email: str | None = "maria.silva@exemplo.com.br",
-                     verified: bool = True, language: str = "pt") -> dict:
+                     verified: bool = True, language: str = "pt", greeting_name: str | None = "") -> dict:
         key = phone_key(phone)
         customer = {"id": len(self.customers) + 1, "phone": "+" + key, "name": name,
                     "profile_name": profile_name, "email": email, "verified": verified,
-                    "language": language}
+                    "language": language,
+                    # the webapp's usable part of the name ("" here: same as the profile name)
+                    "greeting_name": name or (profile_name if greeting_name == "" else greeting_name)}
         self.customers[key] = customer
         return customer
 

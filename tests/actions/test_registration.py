@@ -78,6 +78,9 @@ def test_reset_slots_are_not_judged(make_tracker, dispatcher, domain):
     ("maria@exemplo.com.br", "maria@exemplo.com.br"),
     ("meu email é Maria.Silva@Exemplo.COM.br, obrigada", "maria.silva@exemplo.com.br"),
     ("john+support@mail.example.org", "john+support@mail.example.org"),
+    # the whole token, never its ASCII tail: the API refuses it and the form asks again
+    ("joão@exemplo.com.br", "joão@exemplo.com.br"),
+    ("<ana@exemplo.com>.", "ana@exemplo.com"),
 ])
 def test_emails_are_found_in_the_text_and_lowercased(make_tracker, dispatcher, domain, value, expected):
     result = run(ValidateRegistrationForm().validate_customer_email(value, dispatcher,

@@ -43,6 +43,16 @@ def test_session_start_uses_the_whatsapp_profile_name_when_there_is_no_name(
                              ("action", "action_listen")]
 
 
+@pytest.mark.parametrize("profile, greeting", [("🌻 Dona Maria 🌻", "Dona Maria"), ("<b>" + "x" * 300, None),
+                                               ("", None)])
+def test_session_start_greets_with_the_usable_name_or_none(webapp, make_tracker, dispatcher, domain, profile,
+                                                           greeting):
+    webapp.add_customer(name=None, profile_name=profile, greeting_name=greeting, verified=False)
+    events = session_start(make_tracker(slots={"session_started_metadata": {"language": "pt"}}),
+                           dispatcher, domain)
+    assert ("slot", "customer_name", greeting) in kinds(events)
+
+
 def test_session_start_for_an_unknown_customer(webapp, make_tracker, dispatcher, domain):
     events = session_start(make_tracker(slots={"session_started_metadata": {"language": "fr"}}),
                            dispatcher, domain)
