@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 import requests
 
+from ..conftest import login_http
 from .conftest import Phone
 from .test_real_traffic_dialogue import open_ticket_until_summary, tickets_of, verified
 
@@ -16,8 +17,7 @@ pytestmark = pytest.mark.e2e
 
 def agent_session(system) -> requests.Session:
     agent = requests.Session()
-    agent.post(f"{system.base}/agent/login", data={"email": "ana@example.com", "password": "correct horse battery"},
-               timeout=10)
+    login_http(agent, system.base)
     return agent
 
 

@@ -7,6 +7,7 @@ import time
 import pytest
 import requests
 
+from ..conftest import login_http
 from .conftest import ROOT, Phone
 
 pytestmark = pytest.mark.e2e
@@ -14,8 +15,7 @@ pytestmark = pytest.mark.e2e
 
 def agent_session(system) -> requests.Session:
     agent = requests.Session()
-    login = agent.post(f"{system.base}/agent/login", data={"email": "ana@example.com",
-                                                          "password": "correct horse battery"}, timeout=10)
+    login = login_http(agent, system.base)
     assert login.status_code == 200
     return agent
 

@@ -9,6 +9,7 @@ import time
 import pytest
 import requests
 
+from ..conftest import login_http
 from .conftest import Phone
 from .test_whole_path import latest_mail
 
@@ -57,8 +58,7 @@ def test_voice_note_while_the_form_waits_for_the_description(system):
     created = lia.say("sim", r"chamado \*#(\d+)\* foi aberto")
     number = re.search(r"#(\d+)\*", created).group(1)
     agent = requests.Session()
-    agent.post(f"{system.base}/agent/login", data={"email": "ana@example.com", "password": "correct horse battery"},
-               timeout=10)
+    login_http(agent, system.base)
     page = agent.get(f"{system.base}/agent/tickets/{number}", timeout=10).text
     assert "audio/ogg" in page  # the voice note is attached for the agent
 

@@ -7,6 +7,7 @@ import requests
 
 from webapp.dev.mailcatcher import keys_oldest_first, open_maildir
 
+from ..conftest import login_http
 from .conftest import Phone
 
 pytestmark = pytest.mark.e2e
@@ -59,8 +60,7 @@ def test_customer_opens_a_ticket_and_an_agent_answers(system):
     maria.say("status do chamado 999", r"Não encontrei o chamado #999")
     # 7. The agent logs in, sees the ticket and the conversation, changes status and replies.
     agent = requests.Session()
-    login = agent.post(f"{system.base}/agent/login", data={"email": "ana@example.com",
-                                                          "password": "correct horse battery"}, timeout=10)
+    login = login_http(agent, system.base)
     assert login.status_code == 200 and "Celular chegou com a tela quebrada" in login.text
     ticket_page = agent.get(f"{system.base}/agent/tickets/{number}", timeout=10).text
     assert "quero abrir um chamado" in ticket_page and "Comprei o pedido 4521" in ticket_page
