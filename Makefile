@@ -8,7 +8,7 @@ export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 export HF_HUB_OFFLINE := 1
 
-.PHONY: help setup run test test-fast test-py test-actions validate test-stories test-nlu test-nlu-heldout train shell lint migrate clean translations bench-tickets
+.PHONY: help setup run test test-fast test-py test-actions validate test-stories test-nlu test-nlu-heldout train shell lint migrate clean translations bench-tickets bench-kb
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-13s %s\n",$$1,$$2}'
@@ -72,6 +72,9 @@ translations: ## extract the agent UI's strings, update webapp/translations/*.po
 
 bench-tickets: ## ticket list and search latency with 100,000 tickets on SQLite and PostgreSQL (BENCH_PG_URL)
 	$(VENV)/python scripts/bench_tickets.py
+
+bench-kb: ## knowledge-base search: top-1/top-3 accuracy, false confidence and latency per language and method
+	$(VENV)/python scripts/bench_kb.py
 
 clean: ## remove local databases, mail and results (keeps the environments and the model)
 	rm -rf var/*.db var/*.db-* var/mailbox var/rasa-results

