@@ -131,9 +131,10 @@ class System:
                              env=self.env, check=True, capture_output=True, text=True)
         return out.stdout.strip()
 
-    def start(self, name: str, cmd: list[str]) -> None:
+    def start(self, name: str, cmd: list[str], **env: str) -> None:
         log = open(self.tmp / f"{name}.log", "w")
-        self.procs[name] = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.procs[name] = subprocess.Popen(cmd, cwd=ROOT, env={**self.env, **env}, stdout=log,
+                                            stderr=subprocess.STDOUT)
 
     def up(self) -> None:
         self.flask("db", "upgrade")
@@ -147,7 +148,8 @@ class System:
         env["WEBAPP_API_URL"] = f"{self.api_proxy.url}/api/v1"
         env["WEBAPP_API_TIMEOUT"] = "5"
         self.start("web", [str(ROOT / ".venv/bin/gunicorn"), "--workers", "1", "--threads", "8",
-                           "--bind", f"127.0.0.1:{env['WEB_PORT']}", "webapp.wsgi:app"])
+                           "--bind", f"127.0.0.1:{env['WEB_PORT']}", "webapp.wsgi:app"],
+                   KB_PRELOAD="1")  # like the Procfile: the model loads before the first question
         self.start("worker", [str(ROOT / ".venv/bin/flask"), "--app", "webapp.wsgi", "worker"])
         self.start("actions", [str(ROOT / ".venv-rasa/bin/rasa"), "run", "actions", "--port",
                                env["ACTIONS_PORT"], "--actions", "actions"])
