@@ -192,12 +192,13 @@ def _bench(url: str, n_tickets: int, runs: int, label: str, engine_options: dict
 
 
 def run(n_tickets: int = 100_000, runs: int = 30, pg_url: str | None = PG_URL,
-        sqlite_dir: str | None = None) -> list[dict]:
+        sqlite_dir: str | None = None, sqlite: bool = True) -> list[dict]:
     """Seed and measure on a fresh SQLite file and (when pg_url) a throw-away
     PostgreSQL schema; returns one row per case and backend."""
     rows = []
-    with tempfile.TemporaryDirectory(dir=sqlite_dir) as tmp:
-        rows += _bench(f"sqlite:///{Path(tmp) / 'bench.db'}", n_tickets, runs, "sqlite")
+    if sqlite:
+        with tempfile.TemporaryDirectory(dir=sqlite_dir) as tmp:
+            rows += _bench(f"sqlite:///{Path(tmp) / 'bench.db'}", n_tickets, runs, "sqlite")
     if pg_url:
         import sqlalchemy as sa
         admin = sa.create_engine(pg_url)
@@ -228,8 +229,9 @@ def main() -> None:
     parser.add_argument("--tickets", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--no-pg", action="store_true", help="SQLite only")
+    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
     args = parser.parse_args()
-    print_table(run(args.tickets, args.runs, None if args.no_pg else PG_URL))
+    print_table(run(args.tickets, args.runs, None if args.no_pg else PG_URL, sqlite=not args.no_sqlite))
 
 
 if __name__ == "__main__":

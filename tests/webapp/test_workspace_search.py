@@ -76,10 +76,10 @@ def test_reindex_rebuilds_every_document(two):
 
 
 def test_search_uses_the_index(two, app):
-    """The query goes through the dialect's trigram index, not a scan of documents."""
-    query = ticket_list.filtered_query(Filters(q="rachadura", status="all"), None)
+    """The matches come from the dialect's full-text index, not a scan of documents."""
     dialect = db.engine.dialect.name
-    sql = str(query.compile(db.engine, compile_kwargs={"literal_binds": True}))
+    matches = ticket_search._matches(ticket_search.query_terms("rachadura"), dialect)
+    sql = str(matches.compile(db.engine, compile_kwargs={"literal_binds": True}))
     if dialect == "sqlite":
         plan = " ".join(str(r[-1]) for r in db.session.execute(db.text("EXPLAIN QUERY PLAN " + sql)))
         assert "ticket_search_fts VIRTUAL TABLE INDEX" in plan, plan
@@ -88,6 +88,16 @@ def test_search_uses_the_index(two, app):
         plan = " ".join(r[0] for r in db.session.execute(db.text("EXPLAIN " + sql)))
         assert "ix_ticket_search_document_fts" in plan, plan
         db.session.rollback()
+    assert list(db.session.scalars(matches)) == [two[0].id]
+
+
+def test_rare_and_common_searches_find_the_same(two, monkeypatch, make_agent):
+    """Up to PROBE matches a search is a list of ids; past it, a subquery."""
+    queries = ["quebrado", "joao", "pedido dobro", "maria.souza@example.com", "98888-7777", "a", f"#{two[1].id}"]
+    rare = {q: found(q) for q in queries}
+    monkeypatch.setattr(ticket_search, "PROBE", 0)
+    assert {q: found(q) for q in queries} == rare
+    assert rare["joao"] == [two[1].id] and rare["98888-7777"] == [two[0].id]
 
 
 def test_filters(ctx, make_agent):

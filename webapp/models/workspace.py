@@ -43,18 +43,20 @@ class TicketSearch(db.Model):
 # The index over ticket_search.document: word search with prefixes on both
 # dialects (documents hold words and numbers only, see services.ticket_search):
 # - SQLite: an FTS5 table over ticket_search (external content, kept in sync
-#   by triggers), with prefix indexes for 2 and 3 characters;
-# - PostgreSQL: a GIN index on to_tsvector('simple', document).
+#   by triggers), with prefix indexes for 2 and 3 characters and no positions
+#   (queries are words, never phrases);
+# - PostgreSQL: a stored generated tsvector column (to_tsvector('simple')) and
+#   a GIN index on it; stored, so checking a row never re-parses its document.
 # They live outside the models' metadata (Alembic cannot describe them); the
 # migration 0003 creates them, and so does create_all through these events.
 FTS_TABLE = "ticket_search_fts"
 FTS_INDEX = "ix_ticket_search_document_fts"
-PG_TSVECTOR = "to_tsvector('simple'::regconfig, document)"
+PG_VECTOR = "search_vector"
 
 SQLITE_SEARCH_DDL = (
     f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5("
     "document, content='ticket_search', content_rowid='ticket_id', "
-    "tokenize='unicode61 remove_diacritics 2', prefix='2 3')",
+    "tokenize='unicode61 remove_diacritics 2', prefix='2 3', detail='none')",
     f"CREATE TRIGGER IF NOT EXISTS {FTS_TABLE}_ai AFTER INSERT ON ticket_search BEGIN "
     f"INSERT INTO {FTS_TABLE}(rowid, document) VALUES (new.ticket_id, new.document); END",
     f"CREATE TRIGGER IF NOT EXISTS {FTS_TABLE}_ad AFTER DELETE ON ticket_search BEGIN "
@@ -64,7 +66,11 @@ SQLITE_SEARCH_DDL = (
     f"INSERT INTO {FTS_TABLE}(rowid, document) VALUES (new.ticket_id, new.document); END",
 )
 SQLITE_SEARCH_DROP = (f"DROP TABLE IF EXISTS {FTS_TABLE}",)
-POSTGRES_SEARCH_DDL = (f"CREATE INDEX IF NOT EXISTS {FTS_INDEX} ON ticket_search USING gin ({PG_TSVECTOR})",)
+POSTGRES_SEARCH_DDL = (
+    f"ALTER TABLE ticket_search ADD COLUMN IF NOT EXISTS {PG_VECTOR} tsvector "
+    "GENERATED ALWAYS AS (to_tsvector('simple'::regconfig, document)) STORED",
+    f"CREATE INDEX IF NOT EXISTS {FTS_INDEX} ON ticket_search USING gin ({PG_VECTOR})",
+)
 POSTGRES_SEARCH_DROP = (f"DROP INDEX IF EXISTS {FTS_INDEX}",)
 
 
@@ -77,9 +83,9 @@ def search_index_ddl(dialect: str, drop: bool = False) -> tuple[str, ...]:
 
 
 def is_search_index_object(name: str | None) -> bool:
-    """Whether a reflected table or index is the search index (for Alembic's
-    autogenerate, which must neither drop nor compare it)."""
-    return bool(name) and (name.startswith(FTS_TABLE) or name == FTS_INDEX)
+    """Whether a reflected table, column or index is the search index (for
+    Alembic's autogenerate, which must neither drop nor compare it)."""
+    return bool(name) and (name.startswith(FTS_TABLE) or name in (FTS_INDEX, PG_VECTOR))
 
 
 for _dialect in ("sqlite", "postgresql"):

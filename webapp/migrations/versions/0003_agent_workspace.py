@@ -22,7 +22,7 @@ FTS = "ticket_search_fts"
 SQLITE_DDL = (
     f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS} USING fts5("
     "document, content='ticket_search', content_rowid='ticket_id', "
-    "tokenize='unicode61 remove_diacritics 2', prefix='2 3')",
+    "tokenize='unicode61 remove_diacritics 2', prefix='2 3', detail='none')",
     f"CREATE TRIGGER IF NOT EXISTS {FTS}_ai AFTER INSERT ON ticket_search BEGIN "
     f"INSERT INTO {FTS}(rowid, document) VALUES (new.ticket_id, new.document); END",
     f"CREATE TRIGGER IF NOT EXISTS {FTS}_ad AFTER DELETE ON ticket_search BEGIN "
@@ -32,8 +32,9 @@ SQLITE_DDL = (
     f"INSERT INTO {FTS}(rowid, document) VALUES (new.ticket_id, new.document); END",
 )
 POSTGRES_DDL = (
-    "CREATE INDEX IF NOT EXISTS ix_ticket_search_document_fts ON ticket_search "
-    "USING gin (to_tsvector('simple'::regconfig, document))",
+    "ALTER TABLE ticket_search ADD COLUMN IF NOT EXISTS search_vector tsvector "
+    "GENERATED ALWAYS AS (to_tsvector('simple'::regconfig, document)) STORED",
+    "CREATE INDEX IF NOT EXISTS ix_ticket_search_document_fts ON ticket_search USING gin (search_vector)",
 )
 
 
@@ -86,7 +87,8 @@ def _backfill(connection):
         "SELECT t.id, t.subject, t.description, c.name, c.profile_name, c.phone, c.phone_key, c.email "
         "FROM tickets t JOIN customers c ON c.id = t.customer_id")).all()
     for row in tickets:
-        parts = [str(v or "") for v in row[1:]] + [_phone_suffixes(row[5]), _phone_suffixes(row[6])]
+        parts = [str(v or "") for v in row[1:]] + [_phone_suffixes(row[5]), _phone_suffixes(row[6]),
+                                                   _normalize(row[7]).replace(" ", "")]
         parts += [b or "" for (b,) in connection.execute(
             sa.text("SELECT body FROM messages WHERE ticket_id = :t ORDER BY id"), {"t": row[0]})]
         parts += [b or "" for (b,) in connection.execute(
