@@ -63,7 +63,7 @@ class Ticket(db.Model):
     category: Mapped[str | None] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(12), default=TicketStatus.NEW, index=True)
     priority: Mapped[str] = mapped_column(String(10), default="normal")
-    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), index=True)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
     source: Mapped[str] = mapped_column(String(12), default="whatsapp")
     idempotency_key: Mapped[str | None] = mapped_column(String(80), unique=True)
     # Closing the loop: when the customer was asked whether the ticket may be
@@ -74,8 +74,10 @@ class Ticket(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
-    # The ticket list pages by (sort column, id) with keyset pagination.
+    # The ticket list pages by (sort column, id) with keyset pagination; an
+    # agent's own queue ("mine", "unassigned") is one range of the second index.
     __table_args__ = (Index("ix_tickets_updated_at_id", "updated_at", "id"),
+                      Index("ix_tickets_assignee_status_updated", "assignee_id", "status", "updated_at"),
                       Index("ix_tickets_priority_updated_at", "priority", "updated_at"))
 
     customer = relationship("Customer", back_populates="tickets")

@@ -58,7 +58,8 @@ def upgrade():
     sa.PrimaryKeyConstraint('ticket_id')
     )
     with op.batch_alter_table('tickets', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_tickets_assignee_id'), ['assignee_id'], unique=False)
+        batch_op.create_index('ix_tickets_assignee_status_updated', ['assignee_id', 'status', 'updated_at'],
+                              unique=False)
         batch_op.create_index('ix_tickets_updated_at_id', ['updated_at', 'id'], unique=False)
         batch_op.create_index('ix_tickets_priority_updated_at', ['priority', 'updated_at'], unique=False)
 
@@ -107,6 +108,6 @@ def downgrade():
     with op.batch_alter_table('tickets', schema=None) as batch_op:
         batch_op.drop_index('ix_tickets_priority_updated_at')
         batch_op.drop_index('ix_tickets_updated_at_id')
-        batch_op.drop_index(batch_op.f('ix_tickets_assignee_id'))
+        batch_op.drop_index('ix_tickets_assignee_status_updated')
     op.drop_table('ticket_search')
     op.drop_table('canned_responses')
