@@ -34,13 +34,15 @@ def ticket_timeline(ticket: Ticket) -> list[Item]:
     return sorted(items, key=lambda item: item.order)
 
 
-def customer_emails(customer: Customer) -> list[str]:
-    """Every address the customer gave: the current one and those they verified or tried."""
-    emails = {e.lower() for e in db.session.scalars(
+def customer_emails(customer: Customer, *, as_stored: bool = False) -> list[str]:
+    """Every address the customer gave: the current one and those they
+    verified or tried (lowercased; ``as_stored`` adds them as written)."""
+    given = {e for e in db.session.scalars(
         db.select(VerificationCode.email).filter_by(customer_id=customer.id).distinct()) if e}
     if customer.email:
-        emails.add(customer.email.lower())
-    return sorted(emails)
+        given.add(customer.email)
+    emails = {e.lower() for e in given}
+    return sorted(emails | given) if as_stored else sorted(emails)
 
 
 def customer_timeline(customer: Customer, limit: int | None = CUSTOMER_LIMIT) -> tuple[list[Item], bool]:
@@ -53,9 +55,9 @@ def customer_timeline(customer: Customer, limit: int | None = CUSTOMER_LIMIT) ->
     if conversation is not None:
         messages = db.select(Message).filter_by(conversation_id=conversation.id).order_by(Message.id.desc())
         items += [Item("message", m.created_at, m) for m in db.session.scalars(messages.limit(fetch))]
-    emails = customer_emails(customer)
-    if emails:
-        rows = db.select(Outbox).where(Outbox.channel == "email", db.func.lower(Outbox.recipient).in_(emails))
+    emails = customer_emails(customer, as_stored=True)
+    if emails:  # recipient is indexed: compare it as stored, not lower()ed
+        rows = db.select(Outbox).where(Outbox.channel == "email", Outbox.recipient.in_(emails))
         items += [Item("email", o.created_at, o) for o in db.session.scalars(rows.order_by(Outbox.id.desc())
                                                                              .limit(fetch))]
     items.sort(key=lambda item: item.order)
