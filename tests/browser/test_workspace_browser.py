@@ -3,7 +3,7 @@ inserted without JavaScript, assignment, and the Portuguese interface."""
 import pytest
 
 from webapp.extensions import db
-from webapp.models import CannedResponse, Ticket
+from webapp.models import CannedResponse, Ticket, utcnow
 from webapp.services import customers, tickets
 
 from .conftest import ARGS, CHROMIUM, shot  # noqa: F401
@@ -15,6 +15,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def ticket(ctx):
     conversation = customers.get_or_create_for_whatsapp("whatsapp:+5511988887777", profile_name="Maria")
+    conversation.last_inbound_at = utcnow()  # the customer wrote: WhatsApp's window is open
     db.session.commit()
     ticket, _ = tickets.create(conversation.customer, "Troca de tamanho", "Quero um M")
     return ticket
