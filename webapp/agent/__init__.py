@@ -71,9 +71,6 @@ def render(template: str, **context):
     return render_template(template, agent=current_user, csrf=csrf_token(), **context)
 
 
-# Backwards-compatible name for modules written against the first version.
-_render = render
-
 # Views register on bp when imported: one line per feature module (isort off so
 # each feature keeps its own line).
 # isort: off

@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import case, tuple_
@@ -208,7 +208,3 @@ def decode_cursor(cursor: str, keys) -> tuple[str, list]:
         return direction, values
     except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
         raise Invalid("this page link is not valid any more", field="cursor") from exc
-
-
-def with_filters(filters: Filters, **changes) -> Filters:
-    return replace(filters, **changes)
