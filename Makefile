@@ -8,7 +8,7 @@ export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 export HF_HUB_OFFLINE := 1
 
-.PHONY: help setup run test test-fast test-py test-actions validate test-stories test-nlu test-nlu-heldout train shell lint migrate clean translations bench-tickets bench-kb
+.PHONY: help setup run test test-fast test-py test-actions validate test-stories test-nlu test-nlu-heldout train shell lint migrate clean translations bench-tickets bench-kb bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-13s %s\n",$$1,$$2}'
@@ -69,6 +69,10 @@ translations: ## extract the agent UI's strings, update webapp/translations/*.po
 	$(VENV)/pybabel extract -F webapp/translations/babel.cfg -k lazy_gettext --no-location --sort-output --project ZapDesk -o webapp/translations/messages.pot .
 	$(VENV)/pybabel update -i webapp/translations/messages.pot -d webapp/translations -N --ignore-obsolete --width 120
 	$(VENV)/pybabel compile -d webapp/translations --statistics
+
+bench: setup ## benchmarks, one table (docs/benchmarks.md); ARGS="--quick --only webhook,e2e --postgres"
+	@$(MAKE) --no-print-directory $(MODEL)
+	$(VENV)/python scripts/bench.py $(ARGS)
 
 bench-tickets: ## ticket list and search latency with 100,000 tickets on SQLite and PostgreSQL (BENCH_PG_URL)
 	$(VENV)/python scripts/bench_tickets.py

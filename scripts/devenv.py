@@ -10,7 +10,8 @@ import secrets
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-VAR = ROOT / "var"
+# ZAPDESK_VAR: another var dir (make bench starts `make run` in a temporary one).
+VAR = Path(os.environ.get("ZAPDESK_VAR") or ROOT / "var")
 
 
 def dev_secrets() -> dict[str, str]:
