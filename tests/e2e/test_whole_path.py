@@ -81,11 +81,13 @@ def test_customer_opens_a_ticket_and_an_agent_answers(system):
         assert time.time() < deadline, "the customer's answer never reached the ticket"
         time.sleep(0.5)
     assert maria.replies()[0] == []
-    # Resolving the ticket gives her back to the assistant.
+    # Resolving the ticket gives her back to the assistant, which asks whether it may be closed.
     agent.post(f"{system.base}/agent/tickets/{number}/status", data={"status": "resolved", "csrf_token": csrf},
                timeout=10)
-    maria.expect(r"Resolvido.*assistente virtual")
+    maria.expect(rf"chamado #{number} .*resolvido.*Posso encerrar o chamado")
     maria.say("qual o status do meu chamado?", r"Resolvido")
+    maria.say("sim", rf"chamado #{number} está encerrado.*De \*1\* a \*5\*")
+    maria.say("4", r"Obrigada pela nota 4")
 
 
 def test_the_same_flow_in_english(system):

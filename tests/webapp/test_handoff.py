@@ -232,3 +232,27 @@ def test_a_failed_restart_is_retried_and_nothing_is_lost(client, ctx, rasa):  # 
     assert [r["message"] for r in FakeRasa.received] == ["/restart", "/restart", "voltei"]
     db.session.refresh(message)
     assert message.status == "processed"
+
+
+def test_a_message_written_to_a_person_stays_with_them_even_if_processed_after_the_hand_back(
+        client, ctx, rasa):  # noqa: F811
+    conversation = conversation_of_maria(client)
+    inbound.process_due(rasa)
+    ticket = inbound.handoff(conversation, reason="customer_request")
+    # The customer writes to the person; the worker has not got to it yet...
+    signed_post(client, "/webhooks/twilio/whatsapp", inbound_params("Posso levar na loja amanhã?",
+                                                                    sid="SM" + "7" * 32))
+    agent = Agent(email="caio@zapdesk.example", name="Caio")
+    agent.set_password("a-long-password-123")
+    db.session.add(agent)
+    db.session.commit()
+    tickets.hand_back(ticket, agent)  # ...when the agent gives the conversation back
+    FakeRasa.received.clear()
+    inbound.process_due(rasa)
+    assert FakeRasa.received == []  # the assistant never answers what was written to a person
+    event = db.session.scalar(db.select(TicketEvent).filter_by(kind="customer_message"))
+    assert event.ticket_id == ticket.id and event.body == "Posso levar na loja amanhã?"
+    # The next message is the assistant's again.
+    signed_post(client, "/webhooks/twilio/whatsapp", inbound_params("oi", sid="SM" + "8" * 32))
+    inbound.process_due(rasa)
+    assert [r["message"] for r in FakeRasa.received][-1] == "oi"

@@ -107,12 +107,14 @@ def _visible(text: str) -> bool:
 def process_one(message: Message, rasa: RasaClient) -> bool:
     conversation: Conversation = message.conversation
     customer = conversation.customer
-    if conversation.handoff_ticket_id:
-        # A person owns the conversation: the bot stays silent.
-        message.ticket_id = conversation.handoff_ticket_id
+    if conversation.handoff_ticket_id or message.ticket_id:
+        # A person owns the conversation, or did when the message arrived (it
+        # was written to them, even if they handed back since): the bot stays
+        # silent and the message joins that ticket's thread.
+        message.ticket_id = message.ticket_id or conversation.handoff_ticket_id
         message.status = "processed"
         message.processed_at = utcnow()
-        db.session.add(TicketEvent(ticket_id=conversation.handoff_ticket_id, kind="customer_message",
+        db.session.add(TicketEvent(ticket_id=message.ticket_id, kind="customer_message",
                                    actor_type="customer", body=message.body, public=True,
                                    data={"message_id": message.id, "media": message.media or [],
                                          "location": message.location}))
