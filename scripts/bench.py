@@ -509,7 +509,7 @@ class Settings:
 
     @property
     def kb_repeat(self) -> int:
-        return 1 if self.quick else 5
+        return 1 if self.quick else 3
 
 
 def bench_tickets_rows(settings: Settings, pg_url: str | None, tmp: Path) -> list[Row]:
@@ -676,10 +676,30 @@ def bench_e2e(settings: Settings, system: MakeRun, replies: Replies, numbers: Nu
     return [rasa_row, e2e_row]
 
 
+def rasa_capacity(system: MakeRun, numbers: Numbers, count: int, concurrency: int = 8) -> tuple[float, list[float]]:
+    """Bare Rasa's own ceiling: new customers' first messages straight to its
+    REST channel from ``concurrency`` clients at once (the worker's default
+    thread count). Returns (turns per second, turn latencies in ms)."""
+    import requests
+    local = threading.local()
+
+    def turn(i: int) -> float:
+        if not hasattr(local, "session"):
+            local.session = requests.Session()
+        return rasa_turn(local.session, system, numbers.take().lstrip("+"), MESSAGES[i % len(MESSAGES)]) * 1000
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        latencies = list(pool.map(turn, range(count)))
+    return count / (time.perf_counter() - started), latencies
+
+
 def bench_rate(settings: Settings, system: MakeRun, app, replies: Replies, numbers: Numbers) -> list[Row]:
     import requests
     rates, seconds, drain = settings.rates
     rows, best = [], None
+    capacity, capacity_latencies = rasa_capacity(system, numbers, 16 if settings.quick else 80)
+    rasa_row = row("throughput", "bare Rasa REST, 8 concurrent clients: turn latency", capacity_latencies, "ms",
+                   note=f"Rasa alone completes {capacity:.1f} turns/s")
     local = threading.local()
 
     def send(number: str, text: str) -> tuple[int, float, float]:
@@ -701,6 +721,8 @@ def bench_rate(settings: Settings, system: MakeRun, app, replies: Replies, numbe
                 number = numbers.take()
                 sent.append((number, pool.submit(send, number, MESSAGES[i % len(MESSAGES)])))
             results = [(number, future.result()) for number, future in sent]
+        last_sent = max(at for _, (_, at, _) in results)
+        offered = (count - 1) / max(last_sent - start, 1e-9)
         deadline = time.time() + drain
         while time.time() < deadline and any(replies.at(n) is None for n, _ in results):
             time.sleep(0.2)
@@ -716,16 +738,18 @@ def bench_rate(settings: Settings, system: MakeRun, app, replies: Replies, numbe
         answered_by = max((replies.at(n) or 0) for n, _ in results)
         through = len(latencies) / max(answered_by - start, 1e-9) if latencies else 0.0
         rows.append(row("throughput", f"{rate:g} msg/s for {seconds:g} s: reply latency", latencies, "ms",
-                        note=f"{'sustained' if ok else 'FALLS BEHIND'}: {len(latencies)}/{count} answered, "
+                        note=f"{'sustained' if ok else 'FALLS BEHIND'}: sent {offered:.1f}/s, "
+                             f"{len(latencies)}/{count} answered, "
                              f"latency grows {growth * 1000:.0f} ms/s, replies {through:.1f}/s; {cpu}"))
         if not ok:
             break
         best = rate
     headline = Row("throughput", "sustained inbound rate (new customers' first messages)", best, None, "msg/s",
-                   len(rows), note=f"highest tried rate with every message answered and latency growth "
-                                   f"< {MAX_LATENCY_GROWTH * 1000:.0f} ms/s" + ("" if best else "; none passed"))
+                   len(rows), ratio(best, capacity), "bare Rasa capacity",
+                   note=f"highest tried rate with every message answered and latency growth "
+                        f"< {MAX_LATENCY_GROWTH * 1000:.0f} ms/s" + ("" if best else "; none passed"))
     wait_drained(app, timeout=drain)
-    return [headline, *rows]
+    return [headline, rasa_row, *rows]
 
 
 def memory_rows(sampler: MemorySampler) -> list[Row]:
@@ -862,8 +886,13 @@ def main(argv: list[str] | None = None) -> int:
             if "rate" in only:
                 say("ramping the inbound rate")
                 sampler.label = "load"
-                rows += bench_rate(settings, system, app, replies, numbers)
+                rate_rows = bench_rate(settings, system, app, replies, numbers)
                 sampler.label = None
+                idle = next((r for r in rows if r.measure.startswith("webhook in ->")), None)
+                for r in rate_rows[2:]:  # reply latency under load against the same path idle
+                    if idle is not None:
+                        r.ratio, r.baseline = ratio(r.median, idle.median), "idle e2e"
+                rows += rate_rows
             sampler.close()
             if "memory" in only:
                 rows += memory_rows(sampler)
