@@ -9,11 +9,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 import requests
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
@@ -135,6 +136,18 @@ class SendResult:
     status: str
 
 
+@dataclass(frozen=True)
+class SentRecord:
+    """A message Twilio has, as its Messages list gives it."""
+
+    sid: str
+    to: str
+    body: str
+    status: str
+    created_at: datetime | None
+    error_code: str | None = None
+
+
 class TwilioSender:
     """Sends WhatsApp messages through Twilio's Messages API."""
 
@@ -171,6 +184,23 @@ class TwilioSender:
         except requests.RequestException as exc:
             raise SendError(f"Twilio unreachable: {exc.__class__.__name__}", transient=True) from exc
         return SendResult(sid=message.sid, status=message.status or "queued")
+
+    def recent(self, *, from_: str, to: str, limit: int = 50) -> list[SentRecord]:
+        """Messages Twilio has from ``from_`` to ``to``, newest first: whether a
+        send whose answer never came (a timeout, a crash) went out after all."""
+        kwargs: dict[str, Any] = {"to": _whatsapp(to), "limit": limit, "page_size": limit}
+        if not from_.startswith("MG"):
+            kwargs["from_"] = _whatsapp(from_)
+        try:
+            messages = self.client.messages.list(**kwargs)
+        except TwilioRestException as exc:
+            raise SendError(f"Twilio {exc.status} {exc.code}: {exc.msg}", transient=True,
+                            code=str(exc.code or exc.status)) from exc
+        except (requests.RequestException, TwilioException) as exc:
+            raise SendError(f"Twilio unreachable: {exc.__class__.__name__}", transient=True) from exc
+        return [SentRecord(sid=m.sid, to=m.to or "", body=m.body or "", status=m.status or "",
+                           created_at=m.date_created, error_code=str(m.error_code) if m.error_code else None)
+                for m in messages]
 
 
 class MediaError(Exception):

@@ -7,6 +7,12 @@ Twilio serves them: the media URL needs the account's credentials and
 redirects to a short-lived signed URL on another host (the "CDN"), which
 refuses a request that still carries them. ``FAKE_TWILIO_LATENCY`` slows the
 answers down (see ``webapp/config.py``).
+
+WhatsApp's customer-care window is enforced as Twilio does: free text to a
+number that has not written for ``FAKE_TWILIO_WINDOW_HOURS`` is accepted,
+then fails with error 63016 in its status callback; a template (``ContentSid``
+and ``ContentVariables``) goes out whenever. The Messages list answers with
+what was sent, newest first.
 """
 from __future__ import annotations
 
@@ -15,9 +21,11 @@ import hashlib
 import hmac
 import json
 import random
+import re
 import threading
 import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import requests
@@ -27,7 +35,7 @@ from bot.text import wa_length
 from bot.twilio_whatsapp import sign
 
 from ..extensions import db, limiter
-from ..models import SimulatedMessage, utcnow
+from ..models import Conversation, SimulatedMessage, utcnow
 from . import bp
 
 
@@ -53,46 +61,117 @@ def create_message(account_sid):
     if not to.startswith("whatsapp:+") or not from_.startswith("whatsapp:+"):
         return _twilio_error(400, 21211, "Invalid 'To' or 'From' WhatsApp address")
     body = form.get("Body", "")
-    if not body and not form.get("ContentSid"):
+    content_sid, variables = form.get("ContentSid"), form.get("ContentVariables")
+    if not body and not content_sid:
         return _twilio_error(400, 21619, "A text message body or media URL is required")
+    if content_sid is not None and not CONTENT_SID.match(content_sid):
+        return _twilio_error(400, 21656, "The ContentSid is Invalid")
+    if variables is not None and not _valid_variables(variables):
+        return _twilio_error(400, 21656, "The ContentVariables Parameter is invalid")
     if wa_length(body) > 1600:  # Twilio counts UTF-16 units: an emoji is two
         return _twilio_error(400, 21617, "The concatenated message body exceeds the 1600 character limit")
     # Recorded after the delay, as if accepted then: parts sent in parallel
     # would land out of order here, as they could on WhatsApp.
     time.sleep(latency(to))
+    # Free text outside the customer-care window is accepted, then fails (63016).
+    outside = content_sid is None and not window_open(to)
     row = SimulatedMessage(sid="SM" + uuid.uuid4().hex, direction="out", to=to, from_=from_, body=body,
-                           content_sid=form.get("ContentSid"), status_callback=form.get("StatusCallback"))
+                           content_sid=content_sid, content_variables=variables,
+                           status="failed" if outside else "sent", error_code=OUTSIDE_WINDOW if outside else None,
+                           status_callback=form.get("StatusCallback"))
     db.session.add(row)
     db.session.commit()
     if row.status_callback and current_app.config.get("FAKE_TWILIO_CALLBACKS", True):
         threading.Thread(target=_post_callbacks, daemon=True,
                          args=(current_app.config["TWILIO_AUTH_TOKEN"], row.status_callback,
-                               current_app.config["PUBLIC_BASE_URL"], request.url_root, row.sid,
-                               account_sid, to, from_)).start()
-    now = utcnow().strftime("%a, %d %b %Y %H:%M:%S +0000")
+                               current_app.config["PUBLIC_BASE_URL"], request.url_root,
+                               callback_params(row, account_sid))).start()
+    return _resource(row, account_sid, status="queued"), 201
+
+
+CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
+OUTSIDE_WINDOW = "63016"
+ERROR_MESSAGES = {OUTSIDE_WINDOW: "Failed to send freeform message because you are outside the allowed window. "
+                                  "If you are using WhatsApp, please use a Message Template."}
+
+
+def _valid_variables(raw: str) -> bool:
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and all(isinstance(v, str) for v in data.values())
+
+
+def window_open(to: str) -> bool:
+    """Whether ``to`` wrote within ``FAKE_TWILIO_WINDOW_HOURS`` (as this
+    database saw it): what Twilio knows from its own inbound traffic."""
+    last = db.session.scalar(db.select(Conversation.last_inbound_at).filter_by(address=to).limit(1))
+    hours = float(current_app.config.get("FAKE_TWILIO_WINDOW_HOURS", 24))
+    return last is not None and utcnow() - last < timedelta(hours=hours)
+
+
+def _rfc2822(value) -> str | None:
+    return value.strftime("%a, %d %b %Y %H:%M:%S +0000") if value else None
+
+
+def _resource(row: SimulatedMessage, account_sid: str, status: str | None = None) -> dict:
+    """A Message resource as Twilio's API gives it."""
+    status = status or row.status
+    failed = status == "failed"
     return {
-        "sid": row.sid, "account_sid": account_sid, "to": to, "from": from_, "body": body,
-        "status": "queued", "direction": "outbound-api", "num_segments": "1", "num_media": "0",
-        "date_created": now, "date_updated": now, "date_sent": None, "error_code": None,
-        "error_message": None, "price": None, "api_version": "2010-04-01",
+        "sid": row.sid, "account_sid": account_sid, "to": row.to, "from": row.from_, "body": row.body,
+        "status": status, "direction": "outbound-api", "num_segments": "1", "num_media": "0",
+        "date_created": _rfc2822(row.created_at), "date_updated": _rfc2822(row.created_at),
+        "date_sent": None if status == "queued" else _rfc2822(row.created_at),
+        "error_code": int(row.error_code) if failed and row.error_code else None,
+        "error_message": ERROR_MESSAGES.get(row.error_code) if failed else None,
+        "price": None, "api_version": "2010-04-01",
         "uri": f"/2010-04-01/Accounts/{account_sid}/Messages/{row.sid}.json",
-    }, 201
+    }
 
 
-def _post_callbacks(auth_token, callback_url, public_base, url_root, sid, account_sid, to, from_):
+def callback_params(row: SimulatedMessage, account_sid: str) -> list[dict]:
+    """The status callbacks Twilio would post for ``row``, in order."""
+    base = {"MessageSid": row.sid, "SmsSid": row.sid, "AccountSid": account_sid, "To": row.to,
+            "From": row.from_, "ApiVersion": "2010-04-01", "ChannelPrefix": "whatsapp"}
+    if row.status == "failed":
+        return [{**base, "MessageStatus": "failed", "SmsStatus": "failed", "ErrorCode": row.error_code or "30008",
+                 "ErrorMessage": ERROR_MESSAGES.get(row.error_code, "Unknown error")}]
+    return [{**base, "MessageStatus": status, "SmsStatus": status} for status in ("sent", "delivered")]
+
+
+def _post_callbacks(auth_token, callback_url, public_base, url_root, callbacks):
     # Signed on the public URL (as Twilio does), delivered to this server's own address.
     local_url = callback_url
     if callback_url.startswith(public_base):
         local_url = url_root.rstrip("/") + callback_url[len(public_base):]
-    for status in ("sent", "delivered"):
+    for params in callbacks:
         time.sleep(0.3)
-        params = {"MessageSid": sid, "MessageStatus": status, "AccountSid": account_sid,
-                  "To": to, "From": from_, "ApiVersion": "2010-04-01"}
         try:
             requests.post(local_url, data=params, timeout=5,
                           headers={"X-Twilio-Signature": sign(auth_token, callback_url, params)})
         except requests.RequestException:
             return
+
+
+@bp.get("/twilio/2010-04-01/Accounts/<account_sid>/Messages.json")
+@limiter.exempt
+def list_messages(account_sid):
+    """Messages sent through the fake, newest first, filtered by To and From
+    (what the outbox asks when a send's answer was lost)."""
+    _check_auth(account_sid)
+    query = db.select(SimulatedMessage).where(SimulatedMessage.direction == "out")
+    if request.args.get("To"):
+        query = query.where(SimulatedMessage.to == request.args["To"])
+    if request.args.get("From"):
+        query = query.where(SimulatedMessage.from_ == request.args["From"])
+    size = min(max(request.args.get("PageSize", 50, type=int), 1), 1000)
+    rows = db.session.scalars(query.order_by(SimulatedMessage.id.desc()).limit(size)).all()
+    uri = f"/2010-04-01/Accounts/{account_sid}/Messages.json?PageSize={size}&Page=0"
+    return {"messages": [_resource(r, account_sid) for r in rows], "end": max(len(rows) - 1, 0),
+            "first_page_uri": uri, "next_page_uri": None, "page": 0, "page_size": size,
+            "previous_page_uri": None, "start": 0, "uri": uri}
 
 
 def latency(to: str) -> float:

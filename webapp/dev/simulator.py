@@ -62,8 +62,15 @@ def send():
 def feed():
     address = _address(request.args.get("phone", ""))
     after = request.args.get("after", 0, type=int)
+    # A message Twilio failed (63016: outside the window) never reached the phone.
     rows = db.session.scalars(
-        db.select(SimulatedMessage).where(SimulatedMessage.to == address, SimulatedMessage.id > after)
+        db.select(SimulatedMessage).where(SimulatedMessage.to == address, SimulatedMessage.id > after,
+                                          SimulatedMessage.status != "failed")
         .order_by(SimulatedMessage.id).limit(200)).all()
-    return jsonify(messages=[{"id": r.id, "direction": r.direction, "body": r.body,
+    return jsonify(messages=[{"id": r.id, "direction": r.direction, "body": r.body or _template(r),
                               "at": r.created_at.isoformat()} for r in rows])
+
+
+def _template(row: SimulatedMessage) -> str:
+    """The fake knows no template texts: a template shows as its SID and variables."""
+    return f"[template {row.content_sid}] {row.content_variables or ''}".strip()

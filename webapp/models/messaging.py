@@ -131,10 +131,16 @@ class Outbox(db.Model):
     subject: Mapped[str | None] = mapped_column(String(255))
     body: Mapped[str] = mapped_column(Text)
     html: Mapped[str | None] = mapped_column(Text)
-    # pending -> sending -> sent (-> delivered -> read) | failed (retry later) | dead
+    # pending -> sending -> sent (-> delivered -> read) | failed (retry later) | dead (gave up)
+    # | undelivered (Twilio's "failed"/"undelivered" callback: it never reached the phone)
     status: Mapped[str] = mapped_column(String(12), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # When due; while 'sending', when the sender's claim (its lease) runs out.
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The last attempt's outcome is unknown (a timeout, a crash mid-send): ask
+    # Twilio whether it went out before sending it again.
+    needs_check: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa.false())
     last_error: Mapped[str | None] = mapped_column(Text)
     provider_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -143,11 +149,23 @@ class Outbox(db.Model):
     # WhatsApp when one finally went out or never will.
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
-    purpose: Mapped[str | None] = mapped_column(String(30))  # verification_code | ticket_created
+    # verification_code | ticket_created | status_changed | resolved | agent_reply | follow_up
+    purpose: Mapped[str | None] = mapped_column(String(30))
+    # A WhatsApp template (outside the 24-hour window): the approved Content
+    # SID and the variables sent with it; ``body`` keeps the text the customer reads.
+    content_sid: Mapped[str | None] = mapped_column(String(64))
+    content_variables: Mapped[dict | None] = mapped_column(JSON)
+    # Twilio's error code of the failure (63016: outside the 24-hour window).
+    error_code: Mapped[str | None] = mapped_column(String(16))
+    # The deliveries of one notification share a key (WhatsApp, email, fallbacks).
+    notify_key: Mapped[str | None] = mapped_column(String(40), index=True)
+    # The failed row this one stands in for (a template, an email): one fallback per failure.
+    fallback_for_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"), unique=True)
 
     message = relationship("Message", back_populates="parts")
     customer = relationship("Customer")
     ticket = relationship("Ticket")
+    fallback_for = relationship("Outbox", remote_side=[id], foreign_keys=[fallback_for_id])
 
     __table_args__ = (Index("ix_outbox_queue", "status", "next_attempt_at"),)
 
@@ -157,6 +175,18 @@ class Outbox(db.Model):
             self.status = status
             return True
         return False
+
+
+class EarlyDeliveryStatus(db.Model):
+    """A status callback for a SID no outbox row has yet: Twilio may call back
+    before the sender has recorded the SID it got. Applied when it is recorded."""
+
+    __tablename__ = "outbox_early_statuses"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_id: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    error_code: Mapped[str | None] = mapped_column(String(16))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class SimulatedMessage(db.Model):
@@ -170,6 +200,10 @@ class SimulatedMessage(db.Model):
     from_: Mapped[str] = mapped_column("from_addr", String(40))
     body: Mapped[str] = mapped_column(Text, default="")
     content_sid: Mapped[str | None] = mapped_column(String(64))
+    content_variables: Mapped[str | None] = mapped_column(Text)
+    # What the fake reports: sent, or failed with an error code (63016 outside the window).
+    status: Mapped[str] = mapped_column(String(16), default="sent", server_default="sent")
+    error_code: Mapped[str | None] = mapped_column(String(16))
     status_callback: Mapped[str | None] = mapped_column(Text)
     callback_sent: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
