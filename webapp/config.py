@@ -16,6 +16,11 @@ def _bool(name: str, default: bool = False) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _list(name: str, default: str) -> tuple[str, ...]:
+    """A comma-separated setting ("a,b"); an empty value is an empty list."""
+    return tuple(item.strip() for item in os.environ.get(name, default).split(",") if item.strip())
+
+
 def _database_url() -> str:
     url = os.environ.get("DATABASE_URL") or f"sqlite:///{ROOT / 'var' / 'zapdesk.db'}"
     # psycopg 3 is the installed driver.
@@ -75,6 +80,27 @@ class Config:
     # Empty means the real Twilio API; development points it at the built-in fake.
     TWILIO_API_BASE_URL = os.environ.get("TWILIO_API_BASE_URL", "")
 
+    # Notifications (webapp/services/notifications.py): the ticket events the
+    # customer hears about on WhatsApp and by email (verified addresses only).
+    # Events: status_changed, resolved, agent_reply (an agent's reply itself
+    # always goes out on WhatsApp; by email the customer gets a copy).
+    NOTIFY_WHATSAPP_EVENTS = _list("NOTIFY_WHATSAPP_EVENTS", "status_changed,resolved")
+    NOTIFY_EMAIL_EVENTS = _list("NOTIFY_EMAIL_EVENTS", "status_changed,resolved,agent_reply")
+    # WhatsApp's customer-care window: free text until 24 h after the customer's
+    # last message, minus this margin (a queued message must not race its end).
+    WHATSAPP_WINDOW_MARGIN_MINUTES = float(os.environ.get("WHATSAPP_WINDOW_MARGIN_MINUTES", "5"))
+    # Approved WhatsApp templates (Twilio Content SIDs, HX...) used outside the
+    # window, per notification type; *_EN for English-speaking customers (else
+    # the first one). Empty: no template, the customer is told by email.
+    TWILIO_TEMPLATE_STATUS_CHANGED = os.environ.get("TWILIO_TEMPLATE_STATUS_CHANGED", "")
+    TWILIO_TEMPLATE_STATUS_CHANGED_EN = os.environ.get("TWILIO_TEMPLATE_STATUS_CHANGED_EN", "")
+    TWILIO_TEMPLATE_RESOLVED = os.environ.get("TWILIO_TEMPLATE_RESOLVED", "")
+    TWILIO_TEMPLATE_RESOLVED_EN = os.environ.get("TWILIO_TEMPLATE_RESOLVED_EN", "")
+    TWILIO_TEMPLATE_AGENT_REPLY = os.environ.get("TWILIO_TEMPLATE_AGENT_REPLY", "")
+    TWILIO_TEMPLATE_AGENT_REPLY_EN = os.environ.get("TWILIO_TEMPLATE_AGENT_REPLY_EN", "")
+    TWILIO_TEMPLATE_FOLLOW_UP = os.environ.get("TWILIO_TEMPLATE_FOLLOW_UP", "")
+    TWILIO_TEMPLATE_FOLLOW_UP_EN = os.environ.get("TWILIO_TEMPLATE_FOLLOW_UP_EN", "")
+
     # Mail (Flask-Mail)
     MAIL_SERVER = os.environ.get("MAIL_SERVER", "127.0.0.1")
     MAIL_PORT = int(os.environ.get("MAIL_PORT", "8025"))
@@ -94,6 +120,10 @@ class Config:
     # Conversations (and outbox recipients) worked on at the same time.
     WORKER_THREADS = int(os.environ.get("WORKER_THREADS", "8"))
     OUTBOX_MAX_ATTEMPTS = int(os.environ.get("OUTBOX_MAX_ATTEMPTS", "8"))
+    # A sender's claim on an outbox row lasts this long; a row still 'sending'
+    # after it (the sender died) is checked with Twilio and sent again only if
+    # it never went out (an email is sent again: SMTP cannot be asked).
+    OUTBOX_LEASE_SECONDS = float(os.environ.get("OUTBOX_LEASE_SECONDS", "300"))
     # How long a message waits for Rasa before the conversation goes to people.
     INBOUND_GIVE_UP_SECONDS = float(os.environ.get("INBOUND_GIVE_UP_SECONDS", "90"))
 
@@ -153,6 +183,10 @@ class Config:
     # ("0.2", "0.05-0.4" or "0.1;whatsapp:+5511977776666=3" for one slow number).
     DEV_TWILIO_MEDIA_DIR = os.environ.get("DEV_TWILIO_MEDIA_DIR", str(ROOT / "var" / "dev-twilio-media"))
     FAKE_TWILIO_LATENCY = os.environ.get("FAKE_TWILIO_LATENCY", "")
+    # The fake enforces WhatsApp's window like Twilio: free text to a number
+    # whose last message (in this database) is older than this many hours is
+    # accepted, then fails with error 63016 in its status callback.
+    FAKE_TWILIO_WINDOW_HOURS = float(os.environ.get("FAKE_TWILIO_WINDOW_HOURS", "24"))
     COMPANY_NAME = os.environ.get("COMPANY_NAME", "ZapDesk")
 
     # When people answer (see webapp/services/business_hours.py); empty: always.

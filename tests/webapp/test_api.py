@@ -6,7 +6,7 @@ from flask_jwt_extended import create_access_token
 
 from webapp.auth import service_token
 from webapp.extensions import db
-from webapp.models import Ticket
+from webapp.models import Conversation, Ticket
 from webapp.services import customers
 from webapp.services.tokens import make_status_token
 
@@ -24,6 +24,8 @@ def service(app):
 def verified_customer(ctx):
     customer = customers.register(f"whatsapp:+{PHONE}", "Maria", "maria@example.com")
     customer.email_verified_at = customer.created_at
+    conversation = db.session.scalar(db.select(Conversation).filter_by(customer_id=customer.id))
+    conversation.last_inbound_at = customer.created_at  # the customer wrote: WhatsApp's 24-hour window is open
     db.session.commit()
     return customer
 

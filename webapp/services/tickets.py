@@ -19,7 +19,7 @@ from ..models import (
     TicketStatus,
     utcnow,
 )
-from . import closing, live, outbox, ticket_search  # noqa: F401  (ticket_search keeps the search documents current)
+from . import closing, live, notifications, outbox, ticket_search  # noqa: F401  (ticket_search keeps the search documents current)
 from .errors import Conflict, Forbidden, Invalid, NotFound
 from .texts import render_email, render_text, status_label
 from .tokens import status_url
@@ -174,13 +174,12 @@ def _set_status(ticket: Ticket, new_status: str, actor: Agent | None, notify: bo
     lang = ticket.customer.language
     if old == TicketStatus.RESOLVED:
         closing.forget_question(ticket)
-    if notify and new_status == TicketStatus.RESOLVED and _conversation_or_none(ticket) is not None:
-        # Resolved is a question, not news: may the ticket be closed?
-        if ticket.customer.notify_whatsapp:
-            closing.ask(ticket)
+    if notify and new_status == TicketStatus.RESOLVED:
+        # Resolved is a question, not news: may the ticket be closed? (On WhatsApp: closing.ask.)
+        notifications.ticket_event(ticket, "resolved", agent=actor)
     # "open" and "in progress" read the same to a customer: no message for that.
     elif notify and status_label(old, lang) != status_label(new_status, lang):
-        _notify_customer(ticket, "status_changed", old=old)
+        notifications.ticket_event(ticket, "status_changed", agent=actor, old=old)
     if new_status in (TicketStatus.RESOLVED, TicketStatus.CLOSED) and holds_conversation(ticket):
         # On resolve the closing question says the assistant is back.
         _release(ticket, actor, announce=new_status != TicketStatus.RESOLVED)
@@ -243,10 +242,13 @@ def _release(ticket: Ticket, agent: Agent | None, announce: bool = True) -> None
         _notify_customer(ticket, "handback", always=True)
 
 
-def reply(ticket: Ticket, agent: Agent, body: str, client_key: str | None = None) -> Message:
-    """An agent's public reply: recorded on the ticket and sent on WhatsApp."""
+def reply(ticket: Ticket, agent: Agent, body: str, client_key: str | None = None, *,
+          template: str | None = None) -> Message:
+    """An agent's public reply: recorded on the ticket and sent on WhatsApp
+    (outside the 24-hour window as a template, see services.notifications),
+    with a copy by email when configured."""
     body = _text(body)
-    if not body:
+    if not body and template is None:
         raise Invalid("the reply is empty", field="body")
     if client_key and len(client_key) > 64:
         raise Invalid("the idempotency key is limited to 64 characters", field="client_key")
@@ -255,8 +257,10 @@ def reply(ticket: Ticket, agent: Agent, body: str, client_key: str | None = None
         if existing is not None:
             return existing
     conversation = _conversation_of(ticket)
-    message = outbox.queue_whatsapp(conversation, body, author="agent", agent_id=agent.id,
-                                    ticket_id=ticket.id, client_key=client_key)
+    message = notifications.agent_message(conversation, ticket, agent, body, template=template,
+                                          client_key=client_key)
+    body = message.body  # what the customer reads (a template's text)
+    notifications.ticket_event(ticket, "agent_reply", agent=agent, text=body)
     if conversation.handoff_ticket_id is None:
         # The customer will answer the person, not the assistant: the agent
         # holds the conversation until they give it back or resolve the ticket.
