@@ -77,5 +77,6 @@ def render(template: str, **context):
 from . import account, admin  # noqa: E402,F401  (sign-in, accounts, admin pages)
 from . import canned, customers, tickets  # noqa: E402,F401  (the ticket workspace)
 from . import media  # noqa: E402,F401  (inbound media for agents: webapp/agent/media.py)
+from . import outbox_admin  # noqa: E402,F401  (dead messages and their retry: webapp/agent/outbox_admin.py)
 from . import kb  # noqa: E402,F401  (knowledge-base admin: webapp/agent/kb.py)
 # isort: on

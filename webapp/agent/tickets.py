@@ -12,7 +12,7 @@ from ..auth import agent_required
 from ..extensions import db
 from ..models import Agent, CannedResponse, Ticket
 from ..services import canned as canned_service
-from ..services import ticket_list, timelines
+from ..services import notifications, ticket_list, timelines
 from ..services import tickets as ticket_service
 from ..services.errors import DomainError
 from . import bp, i18n, render
@@ -39,10 +39,13 @@ def tickets():
 def _ticket_page(ticket: Ticket, *, draft: str = "", reply_key: str | None = None, status: int = 200):
     language = ticket.customer.language
     responses = [(r, canned_service.render(r, ticket, current_user)) for r in canned_service.for_language(language)]
+    conversation = notifications.conversation_of(ticket)
     return render("agent/ticket.html", ticket=ticket, timeline=timelines.ticket_timeline(ticket),
                   handed_off=ticket_service.holds_conversation(ticket), agents=_active_agents(),
                   categories=ticket_service.CATEGORIES, canned=responses, draft=draft,
-                  reply_key=reply_key or secrets.token_urlsafe(16)), status
+                  reply_key=reply_key or secrets.token_urlsafe(16), has_conversation=conversation is not None,
+                  wa_window=notifications.window(conversation),
+                  wa_templates=notifications.agent_templates(ticket, current_user)), status
 
 
 @bp.get("/tickets/<int:ticket_id>")
@@ -81,8 +84,34 @@ def _act(ticket_id: int, action, done: str | None = None):
 @bp.post("/tickets/<int:ticket_id>/reply")
 @agent_required()
 def reply(ticket_id):
-    return _act(ticket_id, lambda t: ticket_service.reply(t, current_user, request.form.get("body", ""),
-                                                          client_key=request.form.get("reply_key") or None))
+    """Free text inside WhatsApp's 24-hour window; outside it, a template
+    (``template``). Refused outside the window without one: the page comes
+    back with the text, so nothing typed is lost."""
+    ticket = db.session.get(Ticket, ticket_id) or abort(404)
+    body = request.form.get("body", "")
+    template = request.form.get("template") or None
+    try:
+        message = ticket_service.reply(ticket, current_user, body, client_key=request.form.get("reply_key") or None,
+                                       template=template)
+    except DomainError as exc:
+        flash(_reply_error(exc), "error")
+        return _ticket_page(ticket, draft=body.rstrip(), reply_key=request.form.get("reply_key") or None,
+                            status=exc.status)
+    if template is None and message.parts and message.parts[0].content_sid:
+        flash(gettext("WhatsApp's 24-hour window has closed: the reply went as the approved reply template."),
+              "info")
+    return redirect(url_for("agent.ticket", ticket_id=ticket_id))
+
+
+def _reply_error(exc: DomainError) -> str:
+    if isinstance(exc, notifications.WindowClosed):
+        return gettext("The customer last wrote more than 24 hours ago: WhatsApp only accepts an approved template "
+                       "now, and no template is configured for replies. Your text was kept.")
+    if exc.message == "this template is not configured":
+        return gettext("This template is not configured.")
+    if exc.message == "unknown template":
+        return gettext("Unknown template.")
+    return i18n.error_text(exc)
 
 
 @bp.post("/tickets/<int:ticket_id>/note")
