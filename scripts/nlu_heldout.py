@@ -28,8 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 TRAINING_DIR = ROOT / "data" / "nlu"
 # One file per language: the language of an example is the file it is in.
 HELDOUT = {"pt": ROOT / "tests" / "nlu" / "test_nlu.yml", "en": ROOT / "tests" / "nlu" / "test_nlu_en.yml"}
-# Injected by the webapp as "/share_media" and "/empty_message", never classified.
-INJECTED_INTENTS = {"share_media", "empty_message"}
+# Injected by the webapp as "/share_media", "/share_location" and
+# "/empty_message" (webapp/services/inbound.py): never classified, no examples.
+INJECTED_INTENTS = {"share_media", "share_location", "empty_message"}
 
 # `[123](ticket_number)` and `[text]{"entity": ...}` annotations.
 _ANNOTATION = re.compile(r"\[([^\]]+)\](?:\([^)]*\)|\{[^}]*\})")
