@@ -99,3 +99,23 @@ def test_rasa_stopped_mid_conversation_hands_off_with_nothing_lost(system):
                               env["RASA_PORT"], "--endpoints", "endpoints.yml", "--credentials",
                               "credentials.yml", "--model", str(ROOT / "models" / "zapdesk.tar.gz")])
         system.wait_for({f"http://127.0.0.1:{env['RASA_PORT']}/"})
+
+
+def test_action_server_down_hands_off_instead_of_silence(system):
+    ivy = Phone(system, "+5531988885555", "Ivy")
+    ivy.say("qual o prazo de entrega pro sul?", r"Isso respondeu sua dúvida")
+    actions = system.procs["actions"]
+    actions.terminate()
+    actions.wait(timeout=30)
+    try:
+        ivy.send("e para o norte, quanto tempo demora?")
+        handed = ivy.expect(r"pessoa da nossa equipe \(chamado #(\d+)\)", timeout=60)
+        number = re.search(r"chamado #(\d+)", handed).group(1)
+        agent = agent_session(system)
+        page = wait_for_text(agent, f"{system.base}/agent/tickets/{number}", "quanto tempo demora")
+        assert "assistant_error" in page or "para o norte" in page
+    finally:
+        env = system.env
+        system.start("actions", [str(ROOT / ".venv-rasa/bin/rasa"), "run", "actions", "--port",
+                                 env["ACTIONS_PORT"], "--actions", "actions"])
+        system.wait_for({f"http://127.0.0.1:{env['ACTIONS_PORT']}/health"})

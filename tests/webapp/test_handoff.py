@@ -256,3 +256,27 @@ def test_a_message_written_to_a_person_stays_with_them_even_if_processed_after_t
     signed_post(client, "/webhooks/twilio/whatsapp", inbound_params("oi", sid="SM" + "8" * 32))
     inbound.process_due(rasa)
     assert [r["message"] for r in FakeRasa.received][-1] == "oi"
+
+
+class SilentRasa(JSONHandler):
+    """Rasa when a custom action failed: it carries on and says nothing."""
+
+    def do_POST(self):
+        self.body()
+        self.reply(200, [])
+
+
+def test_an_assistant_that_says_nothing_hands_off(client, ctx):
+    from bot.rasa_client import RasaClient
+
+    conversation = conversation_of_maria(client)
+    with serve(SilentRasa) as url:
+        inbound.process_due(RasaClient(url, timeout=5))
+    db.session.refresh(conversation)
+    ticket = db.session.get(Ticket, conversation.handoff_ticket_id)
+    assert ticket is not None
+    [event] = [e for e in ticket.events if e.kind == "handoff"]
+    assert event.data["reason"] == "assistant_error"
+    assert "meu pedido não chegou" in event.body  # the context: what the customer wrote
+    notice = db.session.scalar(db.select(Outbox).order_by(Outbox.id.desc()).limit(1))
+    assert f"#{ticket.number}" in notice.body

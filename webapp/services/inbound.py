@@ -162,12 +162,21 @@ def process_one(message: Message, rasa: RasaClient) -> bool:
         return _rasa_timed_out(message, str(exc))
     except RasaUnavailable as exc:
         return _rasa_failed(message, str(exc))
+    said = 0
     for reply in replies:
         text = reply.text or ""
         if reply.image:
             text = f"{text}\n{reply.image}".strip()
         if text:
             outbox.queue_whatsapp(conversation, text, author="bot")
+            said += 1
+    if not said:
+        # The assistant answers every message; silence means a custom action
+        # failed (the action server is down or raised) and Rasa carried on
+        # without it. People take over rather than leave the customer waiting.
+        log.warning("Rasa said nothing to message %s: handing the conversation to people", message.id)
+        ticket = handoff(conversation, reason="assistant_error", commit=False)
+        message.ticket_id = ticket.id
     message.status = "processed"
     message.processed_at = utcnow()
     db.session.commit()
