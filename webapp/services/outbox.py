@@ -393,7 +393,9 @@ def _apply_early_statuses(row: Outbox) -> bool:
     changed = False
     for item in early:
         changed = _apply_status(row, item.status, item.error_code) or changed
-        db.session.delete(item)
+    # By id, without counting: the callback and the sender may both apply them.
+    db.session.execute(db.delete(EarlyDeliveryStatus).where(EarlyDeliveryStatus.id.in_([e.id for e in early]))
+                       .execution_options(synchronize_session=False))
     try:
         db.session.commit()
     except IntegrityError:  # applied concurrently by the callback (or the sender): theirs stands

@@ -259,8 +259,8 @@ def reply(ticket: Ticket, agent: Agent, body: str, client_key: str | None = None
     conversation = _conversation_of(ticket)
     message = notifications.agent_message(conversation, ticket, agent, body, template=template,
                                           client_key=client_key)
+    notifications.ticket_event(ticket, "agent_reply", agent=agent, text=body or message.body)
     body = message.body  # what the customer reads (a template's text)
-    notifications.ticket_event(ticket, "agent_reply", agent=agent, text=body)
     if conversation.handoff_ticket_id is None:
         # The customer will answer the person, not the assistant: the agent
         # holds the conversation until they give it back or resolve the ticket.
