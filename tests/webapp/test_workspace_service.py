@@ -5,7 +5,7 @@ import itertools
 import pytest
 
 from webapp.extensions import db
-from webapp.models import Conversation, Message, Outbox, Ticket, TicketEvent, TicketStatus, utcnow, utcnow
+from webapp.models import Conversation, Message, Outbox, Ticket, TicketEvent, TicketStatus, utcnow
 from webapp.services import canned, customers, inbound, outbox, tickets, timelines
 from webapp.services.errors import Conflict, Forbidden, Invalid
 from webapp.services.tickets import InvalidTransitionError
@@ -21,7 +21,6 @@ def make_ticket(phone="+5511988887777", subject="Pedido quebrado", description="
     db.session.add(Message(conversation=conversation, direction="in", author="customer",
                            body=first_message, status="processed"))
     conversation.last_inbound_at = utcnow()  # as the webhook does: WhatsApp's window is open
-    conversation.last_inbound_at = utcnow()  # the customer just wrote: WhatsApp's 24-hour window is open
     db.session.commit()
     ticket, _ = tickets.create(customer, subject, description, conversation=conversation)
     return ticket
