@@ -79,4 +79,5 @@ from . import canned, customers, tickets  # noqa: E402,F401  (the ticket workspa
 from . import media  # noqa: E402,F401  (inbound media for agents: webapp/agent/media.py)
 from . import outbox_admin  # noqa: E402,F401  (dead messages and their retry: webapp/agent/outbox_admin.py)
 from . import kb  # noqa: E402,F401  (knowledge-base admin: webapp/agent/kb.py)
+from . import export  # noqa: E402,F401  (training-data export for admins: webapp/agent/export.py)
 # isort: on
