@@ -75,6 +75,14 @@ def test_reindex_rebuilds_every_document(two):
     assert found("quebrado") == [two[0].id]
 
 
+def test_the_reindex_command(two, app):
+    db.session.execute(db.delete(TicketSearch))
+    db.session.commit()
+    result = app.test_cli_runner().invoke(args=["agent", "reindex-tickets"])
+    assert result.exit_code == 0 and "2 tickets indexed" in result.output
+    assert found("cobranca") == [two[1].id]
+
+
 def test_search_uses_the_index(two, app):
     """The matches come from the dialect's full-text index, not a scan of documents."""
     dialect = db.engine.dialect.name

@@ -156,3 +156,10 @@ def assign(ticket_id):
 @agent_required()
 def handback(ticket_id):
     return _act(ticket_id, lambda t: ticket_service.hand_back(t, current_user))
+
+
+@bp.cli.command("reindex-tickets")
+def reindex_tickets():
+    """Rebuild every ticket's search document (after a bulk import or restore)."""
+    from ..services import ticket_search
+    print(f"{ticket_search.reindex_all()} tickets indexed")
