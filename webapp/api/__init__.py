@@ -12,4 +12,4 @@ def index():
                     if r.endpoint.startswith("api.") and r.endpoint != "api.index")
     return {"name": "ZapDesk API", "version": "v1", "auth": "Authorization: Bearer <JWT>", "routes": routes}
 
-from . import auth, customers, kb, tickets  # noqa: E402,F401  (routes register on bp)
+from . import auth, closing, customers, kb, tickets  # noqa: E402,F401  (routes register on bp)
