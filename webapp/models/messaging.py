@@ -18,7 +18,8 @@ class Conversation(db.Model):
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), unique=True)
     address: Mapped[str] = mapped_column(String(40))  # whatsapp:+E164
     # When set, a person owns the conversation and the bot stays silent.
-    handoff_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", use_alter=True, name="fk_conversations_handoff_ticket"))
+    handoff_ticket_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tickets.id", use_alter=True, name="fk_conversations_handoff_ticket"))
     last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Set when an agent gives the conversation back: the assistant starts from a
     # clean slate (no stale form or slots) before it sees the next message.
