@@ -280,3 +280,33 @@ def test_an_assistant_that_says_nothing_hands_off(client, ctx):
     assert "meu pedido não chegou" in event.body  # the context: what the customer wrote
     notice = db.session.scalar(db.select(Outbox).order_by(Outbox.id.desc()).limit(1))
     assert f"#{ticket.number}" in notice.body
+
+
+class RasaWhoseActionLetTheWebappSpeak(JSONHandler):
+    """An action that called the API (closing a ticket, say): the webapp wrote
+    the answer to the customer, and Rasa itself returns no text."""
+
+    app = None
+
+    def do_POST(self):
+        self.body()
+        from webapp.services import outbox
+        with self.app.app_context():
+            conversation = db.session.scalar(db.select(Conversation))
+            outbox.queue_whatsapp(conversation, "O chamado foi encerrado.", author="system", purpose="closing")
+            db.session.commit()
+        self.reply(200, [])
+
+
+def test_an_answer_written_by_the_webapp_during_the_turn_is_not_silence(app, client, ctx):
+    from bot.rasa_client import RasaClient
+
+    conversation = conversation_of_maria(client)
+    RasaWhoseActionLetTheWebappSpeak.app = app
+    with serve(RasaWhoseActionLetTheWebappSpeak) as url:
+        inbound.process_due(RasaClient(url, timeout=5))
+    db.session.refresh(conversation)
+    assert conversation.handoff_ticket_id is None
+    assert db.session.scalar(db.select(db.func.count()).select_from(Ticket)) == 0
+    [out] = db.session.scalars(db.select(Outbox)).all()
+    assert out.body == "O chamado foi encerrado."

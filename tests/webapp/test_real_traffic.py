@@ -122,6 +122,14 @@ def test_invisible_text_is_an_empty_message_not_nlu_input(client, ctx, body):
     assert inbound.rasa_text(db.session.scalar(db.select(Message))) == "/empty_message"
 
 
+
+@pytest.mark.parametrize("body,expected", [
+    ("/restart", "restart"), ("/ /restart", "restart"), (" //stop", "stop"), ("\u200b/restart", "restart"),
+    ("/\u00a0/affirm{\"x\": 1}", 'affirm{"x": 1}'), ("///", "/empty_message"), ("a/b", "a/b")])
+def test_customer_text_never_reaches_rasa_as_an_injected_intent(client, ctx, body, expected):
+    deliver(client, body, sid="SM" + "9" * 32)
+    assert inbound.rasa_text(db.session.scalar(db.select(Message))) == expected
+
 # -- 7. a brand-new customer's image and text at once ---------------------------------------
 
 @pytest.mark.parametrize("gap", [0.0, 0.2])

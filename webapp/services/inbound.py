@@ -96,7 +96,12 @@ def rasa_text(message: Message) -> str:
     text = (message.body or "").strip()
     if not _visible(text):
         return "/share_media" if message.media else "/empty_message"
-    return text.lstrip("/").strip() or "/empty_message"
+    # Slashes, spaces and invisible characters in any mix ("/ /restart") go.
+    start = 0
+    while start < len(text) and (text[start] == "/" or text[start].isspace()
+                                 or unicodedata.category(text[start]) == "Cf"):
+        start += 1
+    return text[start:].strip() or "/empty_message"
 
 
 def _visible(text: str) -> bool:
@@ -145,6 +150,7 @@ def process_one(message: Message, rasa: RasaClient) -> bool:
     }
     sender_id, text = conversation.rasa_sender_id, rasa_text(message)
     reset = conversation.assistant_reset_pending
+    spoken_before = _last_outbound_id(conversation)
     # No transaction (and so no lock) stays open while Rasa thinks: a slow
     # turn must not hold back the webhook or other conversations.
     db.session.commit()
@@ -170,10 +176,12 @@ def process_one(message: Message, rasa: RasaClient) -> bool:
         if text:
             outbox.queue_whatsapp(conversation, text, author="bot")
             said += 1
-    if not said:
-        # The assistant answers every message; silence means a custom action
-        # failed (the action server is down or raised) and Rasa carried on
-        # without it. People take over rather than leave the customer waiting.
+    if not said and _last_outbound_id(conversation) == spoken_before:
+        # The assistant answers every message, itself or through the API (an
+        # action that closes a ticket leaves the words to the webapp); silence
+        # means a custom action failed (the action server is down or raised)
+        # and Rasa carried on without it. People take over rather than leave
+        # the customer waiting.
         log.warning("Rasa said nothing to message %s: handing the conversation to people", message.id)
         ticket = handoff(conversation, reason="assistant_error", commit=False)
         message.ticket_id = ticket.id
@@ -181,6 +189,12 @@ def process_one(message: Message, rasa: RasaClient) -> bool:
     message.processed_at = utcnow()
     db.session.commit()
     return True
+
+
+def _last_outbound_id(conversation: Conversation) -> int:
+    """The newest message sent to this conversation (by anyone), 0 if none."""
+    return db.session.scalar(db.select(db.func.max(Message.id)).where(
+        Message.conversation_id == conversation.id, Message.direction == "out")) or 0
 
 
 def _rasa_failed(message: Message, error: str) -> bool:
