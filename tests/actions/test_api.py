@@ -78,7 +78,7 @@ def test_register_posts_the_form_values(webapp):
 
 def test_a_422_is_refused_with_its_code_and_field(webapp):
     with pytest.raises(api.ApiRefused) as caught:
-        api.client().register(SENDER, "Maria", "maria..silva@gmail.com", "pt")
+        api.client().register(SENDER, "Maria", "maria..silva@example.com", "pt")
     assert caught.value.status == 422
     assert caught.value.code == "invalid"
     assert caught.value.field == "email"

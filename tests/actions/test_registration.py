@@ -154,12 +154,12 @@ def test_register_customer_defaults_to_portuguese(webapp, make_tracker, dispatch
 
 
 def test_email_refused_by_the_webapp_asks_for_it_again(webapp, make_tracker, dispatcher, domain):
-    tracker = make_tracker("maria..silva@gmail.com", "inform",
-                           slots={"customer_name": "Maria Silva", "customer_email": "maria..silva@gmail.com"})
+    tracker = make_tracker("maria..silva@example.com", "inform",
+                           slots={"customer_name": "Maria Silva", "customer_email": "maria..silva@example.com"})
     events = run(ActionRegisterCustomer().run(dispatcher, tracker, domain))
     assert responses(dispatcher) == ["utter_invalid_email"]
     assert kinds(events) == [("slot", "customer_email", None), ("followup", "registration_form")]
-    assert webapp.requests[0].body["email"] == "maria..silva@gmail.com"
+    assert webapp.requests[0].body["email"] == "maria..silva@example.com"
 
 
 def test_other_refusals_are_a_service_error(webapp, make_tracker, dispatcher, domain):

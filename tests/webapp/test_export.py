@@ -23,7 +23,7 @@ RASA_PYTHON = ROOT / ".venv-rasa" / "bin" / "python"
 T0 = datetime(2024, 5, 10, 12, 0, tzinfo=timezone.utc)
 
 # Personal data a customer might write; none of it may appear in an export.
-SECRETS = ["maria.jose+loja@gmail.com", "(11) 98765-4321", "+55 11 98765 4321", "11987654321",
+SECRETS = ["maria.jose+loja@example.com", "(11) 98765-4321", "+55 11 98765 4321", "11987654321",
            "+1 415-555-0100", "+44 20 7946 0958", "123.456.789-09", "12345678909", "12.345.678/0001-95",
            "987654321", "Conceição", "Conceicao", "conceição", "Zé Maria"]
 
@@ -55,7 +55,7 @@ def minutes(n):
 # -- personal data -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("text, expected", [
-    ("meu email é maria.jose+loja@gmail.com!", "meu email é [email]!"),
+    ("meu email é maria.jose+loja@example.com!", "meu email é [email]!"),
     ("liga (11) 98765-4321 ou +55 11 98765 4321", "liga [phone] ou [phone]"),
     ("call me at +1 415-555-0100 or +44 20 7946 0958", "call me at [phone] or [phone]"),
     ("whatsapp 11987654321 fixo 3333-4444", "whatsapp [phone] fixo [phone]"),
