@@ -2,15 +2,58 @@
 publish/unpublish and delete articles. Admins only."""
 from __future__ import annotations
 
+import re
+
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext, lazy_gettext
 from flask_jwt_extended import current_user
 
 from ..auth import agent_required, csrf_token
 from ..services import kb
 from ..services.errors import DomainError, NotFound
-from . import bp
+from . import bp, i18n
 
-LANGUAGE_NAMES = {"pt": "Portuguese", "en": "English"}
+LANGUAGE_NAMES = {"pt": lazy_gettext("Portuguese"), "en": lazy_gettext("English")}
+
+# The knowledge-base service's messages (webapp/services/kb.py) that these
+# pages can show, in the agent's language; as in admin.py, any other message
+# goes through i18n.error_text. The keys are built from the service's limits,
+# so they stay equal to what it says.
+_LANGUAGE_LIST = ", ".join(kb.LANGUAGES)
+MESSAGES = {
+    f"the slug must be 1 to {kb.SLUG_MAX} lower-case letters, digits and single hyphens":
+        lazy_gettext("The slug must be 1 to %(max)s lower-case letters, digits and single hyphens.",
+                     max=kb.SLUG_MAX),
+    f"the language must be one of {_LANGUAGE_LIST}":
+        lazy_gettext("The language must be one of %(languages)s.", languages=_LANGUAGE_LIST),
+    f"a title of 1 to {kb.TITLE_MAX} characters is required":
+        lazy_gettext("A title of 1 to %(max)s characters is required.", max=kb.TITLE_MAX),
+    f"an answer of 1 to {kb.ANSWER_MAX} characters is required":
+        lazy_gettext("An answer of 1 to %(max)s characters is required.", max=kb.ANSWER_MAX),
+    f"a tag has at most {kb.TAG_MAX} characters":
+        lazy_gettext("A tag has at most %(max)s characters.", max=kb.TAG_MAX),
+    f"at most {kb.TAGS_MAX} tags": lazy_gettext("At most %(max)s tags.", max=kb.TAGS_MAX),
+    "the article was changed by someone else meanwhile; reload it and try again":
+        lazy_gettext("The article was changed by someone else meanwhile; reload it and try again."),
+    "a question (q) is required": lazy_gettext("Type a question."),
+    f"the question is limited to {kb.QUERY_MAX} characters":
+        lazy_gettext("The question is limited to %(max)s characters.", max=kb.QUERY_MAX),
+}
+# The one message that names the article: "an article 'slug' in 'pt' exists already".
+_EXISTS = re.compile(r"an article '(?P<slug>.*)' in '(?P<language>.*)' exists already")
+
+
+def error_text(exc: DomainError) -> str:
+    """A knowledge-base service error in the agent's language."""
+    known = MESSAGES.get(exc.message)
+    if known is not None:
+        return str(known)
+    exists = _EXISTS.fullmatch(exc.message)
+    if exists:
+        language = exists["language"]
+        return gettext("An article “%(slug)s” in %(language)s exists already.", slug=exists["slug"],
+                       language=LANGUAGE_NAMES.get(language, language))
+    return i18n.error_text(exc)
 
 
 def _page(template: str, status: int = 200, **context):
@@ -48,7 +91,7 @@ def kb_articles():
         try:
             answer = kb.search(ask, ask_language, 3)
         except DomainError as exc:
-            ask_error = exc.message
+            ask_error = error_text(exc)
     return _page("agent/kb_list.html", articles=articles, filters=filters, ask=ask[:kb.QUERY_MAX],
                  ask_language=ask_language, answer=answer, ask_error=ask_error)
 
@@ -68,9 +111,9 @@ def kb_create():
     try:
         article = kb.create(**fields)
     except DomainError as exc:
-        flash(exc.message, "error")
+        flash(error_text(exc), "error")
         return _page("agent/kb_form.html", exc.status, article=None, values=fields)
-    flash("Article created." if not article.published else "Article created and published.", "info")
+    flash(gettext("Article created and published.") if article.published else gettext("Article created."), "info")
     return redirect(url_for("agent.kb_edit", article_id=article.id))
 
 
@@ -94,10 +137,10 @@ def kb_update(article_id):
     try:
         changed = kb.update(article, expected_version=int(version) if version.isdigit() else None, **fields)
     except DomainError as exc:
-        flash(exc.message, "error")
+        flash(error_text(exc), "error")
         return _page("agent/kb_form.html", exc.status, article=article, values={**fields, "version": version},
                      translations=[], missing=[])
-    flash("Article saved." if changed else "Nothing changed.", "info")
+    flash(gettext("Article saved.") if changed else gettext("Nothing changed."), "info")
     return redirect(url_for("agent.kb_edit", article_id=article.id))
 
 
@@ -109,10 +152,10 @@ def kb_publish(article_id):
     try:
         kb.set_published(article, publish)
     except DomainError as exc:
-        flash(exc.message, "error")
+        flash(error_text(exc), "error")
     else:
-        flash("Article published: the assistant can answer with it." if publish
-              else "Article unpublished: the assistant no longer uses it.", "info")
+        flash(gettext("Article published: the assistant can answer with it.") if publish
+              else gettext("Article unpublished: the assistant no longer uses it."), "info")
     if request.form.get("back") == "list":
         return redirect(url_for("agent.kb_articles"))
     return redirect(url_for("agent.kb_edit", article_id=article.id))
@@ -123,9 +166,9 @@ def kb_publish(article_id):
 def kb_delete(article_id):
     article = _article(article_id)
     if request.form.get("confirm") != "yes":
-        flash("Tick the box to confirm the deletion.", "error")
+        flash(gettext("Tick the box to confirm the deletion."), "error")
         return redirect(url_for("agent.kb_edit", article_id=article.id))
     title = article.title
     kb.delete(article)
-    flash(f"Article “{title}” deleted.", "info")
+    flash(gettext("Article “%(title)s” deleted.", title=title), "info")
     return redirect(url_for("agent.kb_articles"))
