@@ -10,14 +10,12 @@ nothing after a successful call.
 """
 from __future__ import annotations
 
-import re
-
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from . import api
-from .common import intent_of
+from .common import intent_of, ticket_number_entity
 
 CLOSE_PREFIX = "close:"
 
@@ -35,15 +33,6 @@ def close_pending(number: int) -> str:
 def pending_close_number(pending: str | None) -> int | None:
     if pending and pending.startswith(CLOSE_PREFIX) and pending[len(CLOSE_PREFIX):].isdigit():
         return int(pending[len(CLOSE_PREFIX):])
-    return None
-
-
-def _number(tracker: Tracker) -> int | None:
-    for entity in (tracker.latest_message or {}).get("entities") or []:
-        if entity.get("entity") == "ticket_number":
-            digits = re.sub(r"\D", "", str(entity.get("value", "")))
-            if digits:
-                return int(digits)
     return None
 
 
@@ -72,7 +61,7 @@ class ActionRequestClose(Action):
         return "action_request_close"
 
     async def run(self, dispatcher, tracker, domain) -> list[EventType]:
-        number = _number(tracker)
+        number = ticket_number_entity(tracker)
         waiting = awaiting_close(tracker)
         if waiting and (number is None or number in waiting):
             # An answer to our own "may I close it?": that is a yes.

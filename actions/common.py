@@ -1,6 +1,8 @@
 """Small helpers shared by the action modules."""
 from __future__ import annotations
 
+import re
+
 from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 
@@ -18,3 +20,13 @@ def reset_ticket_form() -> list[EventType]:
 
 def text_of(tracker: Tracker) -> str:
     return str((tracker.latest_message or {}).get("text") or "")
+
+
+def ticket_number_entity(tracker: Tracker) -> int | None:
+    """The first ticket number (digits only) in the latest message, if any."""
+    for entity in (tracker.latest_message or {}).get("entities") or []:
+        if entity.get("entity") == "ticket_number":
+            digits = re.sub(r"\D", "", str(entity.get("value", "")))
+            if digits:
+                return int(digits)
+    return None

@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from . import api
-from .common import intent_of, reset_ticket_form
+from .common import intent_of, reset_ticket_form, ticket_number_entity
 
 # The words and emoji that confirm. NLU alone is not trusted here: keyboard-mash
 # such as "plok" can come out as a confident `affirm`, and a wrong yes opens a ticket.
@@ -147,12 +147,7 @@ def _number(tracker: Tracker) -> int | None:
     # ticket_number regex also matches.
     if intent_of(tracker) != "check_status":
         return None
-    for entity in (tracker.latest_message or {}).get("entities") or []:
-        if entity.get("entity") == "ticket_number":
-            digits = re.sub(r"\D", "", str(entity.get("value", "")))
-            if digits:
-                return int(digits)
-    return None
+    return ticket_number_entity(tracker)
 
 
 class ActionCheckStatus(Action):
