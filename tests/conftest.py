@@ -38,8 +38,11 @@ def fresh_postgres_database(url: str, label: str) -> tuple[str, Callable[[], Non
 
     import psycopg
 
-    admin = url.replace("postgresql+psycopg://", "postgresql://")
     base, _, name = url.rpartition("/")
+    # Create and drop from the server's maintenance database: the one named in
+    # the URL may itself be a fresh one that is dropped first (the e2e system's
+    # database is made beside the test session's).
+    admin = base.replace("postgresql+psycopg://", "postgresql://") + "/postgres"
     fresh = f"{name}_{label}_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{fresh}"')
