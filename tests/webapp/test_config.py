@@ -44,3 +44,11 @@ def test_migrations_match_the_models(app, tmp_path):
         diff = compare_metadata(context, db.metadata)
     engine.dispose()
     assert diff == []
+
+
+@pytest.mark.parametrize("payload", [[], ["+5511988887777", "oi"], "oi", 42, None, {"phone": "x", "body": "oi"},
+                                     {"phone": "+5511988887777", "body": "   "}])
+def test_the_simulator_refuses_what_is_not_a_message_with_a_400(client, ctx, payload):
+    response = client.post("/dev/simulator/send", json=payload)
+    assert response.status_code == 400
+    assert "error" in response.get_json()

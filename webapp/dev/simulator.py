@@ -35,7 +35,9 @@ def _address(raw: str) -> str:
 @bp.post("/simulator/send")
 @limiter.exempt
 def send():
-    data = request.get_json(silent=True) or {}
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        return jsonify(error="send a JSON object with phone and body"), 400
     address = _address(str(data.get("phone", "")))
     body = str(data.get("body", ""))
     if not address or not body.strip():
