@@ -3,6 +3,7 @@ yes (closed, rated), no (reopened, back to the agent), or nothing (closed by
 the worker once the question is older than CLOSE_AFTER_DAYS: the question's
 time is moved back in the database instead of sleeping)."""
 import re
+import time
 from datetime import timedelta
 
 import pytest
@@ -57,6 +58,15 @@ def test_no_reopens_and_a_person_follows_up(system):
     mel.say("não, ainda não resolveu", rf"chamado #{number} foi reaberto.*pessoa")
     [ticket] = tickets_of(system, "+5551988880002")
     assert ticket["status"] == "open"
+    # "A person will follow up": what she writes next reaches that person, not the assistant.
+    mel.send("o pix saiu da minha conta dia 3")
+    agent = agent_session(system)
+    deadline = time.time() + 30
+    while "saiu da minha conta dia 3" not in agent.get(f"{system.base}/agent/tickets/{number}", timeout=10).text:
+        assert time.time() < deadline, "the message never reached the ticket"
+        time.sleep(0.5)
+    time.sleep(2)
+    assert mel.replies()[0] == []
 
 
 def test_no_answer_closes_the_ticket_with_a_message(system):

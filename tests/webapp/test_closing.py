@@ -98,6 +98,34 @@ def test_no_reopens_back_to_its_agent_with_a_note(client, resolved, service):
     assert "reaberto" in bodies()[-1] and "pessoa" in bodies()[-1]
 
 
+
+def test_after_no_the_customer_talks_to_the_person_not_the_assistant(client, resolved, service, rasa):  # noqa: F811
+    client.post(f"/api/v1/tickets/{resolved.number}/reopen", headers=service, json={"phone": PHONE})
+    db.session.refresh(resolved)
+    conversation = db.session.scalar(db.select(Message)).conversation
+    db.session.refresh(conversation)
+    assert conversation.handoff_ticket_id == resolved.id
+    assert [e for e in resolved.events if e.kind == "handoff"][-1].data["reason"] == "customer_disagreed"
+    signed_post(client, "/webhooks/twilio/whatsapp", inbound_params("ainda não chegou", sid="SM" + "5" * 32))
+    FakeRasa.received.clear()
+    inbound.process_due(rasa)
+    assert FakeRasa.received == []  # the person has it
+    message = db.session.scalar(db.select(Message).where(Message.body == "ainda não chegou"))
+    assert message.ticket_id == resolved.id
+
+
+def test_a_customer_message_brings_a_waiting_ticket_back_to_the_agents(client, resolved, rasa):  # noqa: F811
+    agent = resolved.assignee
+    tickets.change_status(resolved, "open", agent)
+    tickets.reply(resolved, agent, "Pode me mandar o comprovante?")  # the agent takes the conversation
+    tickets.change_status(resolved, "pending", agent)
+    signed_post(client, "/webhooks/twilio/whatsapp", inbound_params("segue o comprovante", sid="SM" + "6" * 32))
+    inbound.process_due(rasa)
+    db.session.refresh(resolved)
+    assert resolved.status == "open"
+    last = [e for e in resolved.events if e.kind == "status"][-1]
+    assert last.data == {"from": "pending", "to": "open"} and last.actor_type == "system"
+
 def test_only_the_owner_can_close_and_only_through_the_assistant(client, resolved, service):
     other = client.post(f"/api/v1/tickets/{resolved.number}/close", headers=service,
                         json={"phone": "+5521977776666"})

@@ -106,6 +106,13 @@ def reopen_by_customer(ticket_number: int, customer) -> Ticket:
     db.session.add(TicketEvent(ticket=ticket, kind="note", actor_type="system", public=False,
                                body="The customer says the problem is not solved: the ticket was reopened."))
     db.session.add(TicketEvent(ticket=ticket, kind="reopened_by_customer", actor_type="customer", public=True))
+    conversation = _conversation(ticket)
+    if conversation is not None and conversation.handoff_ticket_id is None:
+        # "A person will follow up": the customer's next messages go to that
+        # person on this ticket, not to the assistant.
+        conversation.handoff_ticket_id = ticket.id
+        db.session.add(TicketEvent(ticket=ticket, kind="handoff", actor_type="system",
+                                   data={"reason": "customer_disagreed"}))
     _say(ticket, "reopened")
     live.ticket_changed(ticket, "updated")
     db.session.commit()

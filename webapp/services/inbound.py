@@ -14,7 +14,7 @@ from bot.twilio_whatsapp import InboundMessage
 
 from ..extensions import db
 from ..models import Conversation, Message, Ticket, TicketEvent, TicketStatus, utcnow
-from . import business_hours, closing, customers, live, media, outbox
+from . import business_hours, closing, customers, live, media, outbox, tickets
 from .texts import render_text
 
 log = logging.getLogger(__name__)
@@ -124,6 +124,9 @@ def process_one(message: Message, rasa: RasaClient) -> bool:
                                    data={"message_id": message.id, "media": message.media or [],
                                          "location": message.location}))
         live.message_changed(message, "message")
+        ticket = db.session.get(Ticket, message.ticket_id)
+        if ticket is not None:
+            tickets.customer_answered(ticket)
         db.session.commit()
         return True
     if closing.take_rating(message):

@@ -185,6 +185,14 @@ def _set_status(ticket: Ticket, new_status: str, actor: Agent | None, notify: bo
         _release(ticket, actor, announce=new_status != TicketStatus.RESOLVED)
 
 
+def customer_answered(ticket: Ticket) -> None:
+    """The customer wrote on a ticket that waited for them: it needs people
+    again (in the caller's transaction; the customer is not notified)."""
+    if ticket.status == TicketStatus.PENDING:
+        _set_status(ticket, TicketStatus.OPEN, None, notify=False)
+        live.ticket_changed(ticket, "updated")
+
+
 def _set_field(ticket: Ticket, name: str, value, allowed, actor: Agent | None) -> None:
     if value not in allowed:
         raise Invalid(f"unknown {name} '{value}'", field=name)
@@ -256,6 +264,19 @@ def reply(ticket: Ticket, agent: Agent, body: str, client_key: str | None = None
         existing = db.session.scalar(db.select(Message).filter_by(client_key=client_key))
         if existing is not None:
             return existing
+    try:
+        return _send_reply(ticket, agent, body, client_key, template)
+    except IntegrityError:
+        # A concurrent double submit with the same key got there first (the
+        # insert may fail at any flush, not only at the commit): that one is the reply.
+        db.session.rollback()
+        existing = db.session.scalar(db.select(Message).filter_by(client_key=client_key)) if client_key else None
+        if existing is None:
+            raise
+        return existing
+
+
+def _send_reply(ticket: Ticket, agent: Agent, body: str, client_key: str | None, template: str | None) -> Message:
     conversation = _conversation_of(ticket)
     message = notifications.agent_message(conversation, ticket, agent, body, template=template,
                                           client_key=client_key)
@@ -274,11 +295,7 @@ def reply(ticket: Ticket, agent: Agent, body: str, client_key: str | None = None
     if ticket.assignee_id is None:
         _assign(ticket, agent.id, agent)
     live.ticket_changed(ticket, "reply")
-    try:
-        db.session.commit()
-    except IntegrityError:  # a concurrent double submit with the same key
-        db.session.rollback()
-        return db.session.scalar(db.select(Message).filter_by(client_key=client_key))
+    db.session.commit()
     return message
 
 
