@@ -193,6 +193,30 @@ def test_a_reply_goes_through_the_outbox_once_and_takes_the_ticket(ctx, ana):
         tickets.reply(ticket, ana, "   ")
 
 
+
+def test_a_double_submit_racing_past_the_key_check_sends_once(ctx, ana, app, monkeypatch):
+    """Two requests with one key both find no reply yet; the second one's insert
+    fails at some flush: it answers with the first one's reply, never a 500."""
+    from webapp.services import notifications
+
+    ticket = make_ticket()
+    ticket_id, ana_id = ticket.id, ana.id
+    real = notifications.agent_message
+
+    def first_request_wins(*args, **kwargs):
+        monkeypatch.setattr(notifications, "agent_message", real)
+        with app.app_context():  # the other request, with its own session
+            tickets.reply(db.session.get(Ticket, ticket_id), db.session.get(type(ana), ana_id),
+                          "Vamos trocar.", client_key="same-key")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(notifications, "agent_message", first_request_wins)
+    message = tickets.reply(ticket, ana, "Vamos trocar.", client_key="same-key")
+    assert message.client_key == "same-key"
+    assert db.session.scalar(db.select(db.func.count()).select_from(Message).filter_by(author="agent")) == 1
+    assert db.session.scalar(db.select(db.func.count()).select_from(Outbox).where(
+        Outbox.message_id == message.id)) == 1
+
 def test_a_failed_delivery_carries_its_reason(ctx, ana, app):
     from bot.twilio_whatsapp import SendError
 
