@@ -116,6 +116,16 @@ def test_ticket_creation_is_idempotent_and_needs_verification(client, service, c
                                                                   "idempotency_key": "k2"}).status_code == 422
 
 
+
+@pytest.mark.parametrize("field,value", [("subject", {"a": 1}), ("description", ["x"]), ("phone", 5511988887777),
+                                         ("category", True)])
+def test_ticket_fields_that_are_not_text_are_refused(client, service, verified_customer, field, value):
+    body = {"phone": verified_customer.phone, "subject": "Pedido quebrado", "description": "Chegou quebrado",
+            field: value}
+    response = client.post("/api/v1/tickets", headers=service, json=body)
+    assert response.status_code == 422 and field in response.text
+    assert db.session.scalar(db.select(db.func.count()).select_from(Ticket)) == 0
+
 def test_a_customer_sees_only_their_own_tickets(client, service, verified_customer):
     other = customers.register("whatsapp:+5521977776666", "Outro", "outro@example.com")
     other.email_verified_at = other.created_at

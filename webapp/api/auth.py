@@ -16,6 +16,17 @@ def json_body() -> dict:
     return body
 
 
+def text_field(body: dict, name: str) -> str:
+    """A string field of a JSON body ("" when absent); anything else is refused,
+    never stored as its Python repr."""
+    value = body.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise Invalid(f"{name} must be text", field=name)
+    return value
+
+
 @bp.post("/auth/login")
 @limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"])
 @login_account_limit()

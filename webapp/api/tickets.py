@@ -8,7 +8,7 @@ from ..services import customers, outbox, ticket_list, tickets, timelines
 from ..services.errors import Invalid, NotFound
 from ..services.texts import status_label
 from . import bp
-from .auth import json_body
+from .auth import json_body, text_field
 
 
 def _json(ticket: Ticket) -> dict:
@@ -51,12 +51,13 @@ def list_tickets():
 @principal_required("tickets")
 def create_ticket():
     body = json_body()
-    customer = customers.get_by_phone(str(body.get("phone", "")))
+    subject, description = text_field(body, "subject"), text_field(body, "description")
+    category = text_field(body, "category") or None
+    customer = customers.get_by_phone(text_field(body, "phone"))
     if is_service() and not customer.verified:
         raise Invalid("the customer is not verified", field="phone")
     ticket, created = tickets.create(
-        customer, str(body.get("subject", "")), str(body.get("description", "")),
-        category=body.get("category") or None,
+        customer, subject, description, category=category,
         idempotency_key=(str(body["idempotency_key"])[:80] if body.get("idempotency_key") else None))
     # "queued" until the email actually leaves: the assistant must not say it was sent.
     return {"ticket": _json(ticket), "created": created, "email": outbox.email_status(ticket)}, \
