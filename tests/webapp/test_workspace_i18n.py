@@ -191,3 +191,21 @@ def test_every_agent_template_sends_its_text_through_gettext():
     found = {str(path.relative_to(TEMPLATES)): untranslated(path.read_text(encoding="utf-8")) for path in templates}
     found = {name: texts for name, texts in found.items() if texts}
     assert not found, f"wrap these in _() (or add a name to ALLOWED_WORDS): {found}"
+
+
+def test_times_are_shown_in_the_teams_time_zone(client, make_agent, app, monkeypatch):
+    from datetime import datetime, timezone
+
+    make_agent(email="boss@example.com", role="admin", name="Bea Boss")
+    login(client, "boss@example.com", "correct horse battery")
+    client.get("/agent/language?lang=pt_BR&next=/agent/kb")
+    edited = datetime(2024, 5, 8, 1, 30, tzinfo=timezone.utc)  # 22:30 the day before in São Paulo
+    db.session.add(Article(slug="payment-pix", language="pt", title="Pagamento com Pix", answer="Pague com Pix.",
+                           published=True, updated_at=edited))
+    db.session.commit()
+    monkeypatch.setitem(app.config, "BUSINESS_TIMEZONE", "America/Sao_Paulo")
+    page = client.get("/agent/kb").get_data(as_text=True)
+    assert "07/05/2024 22:30" in page and "Horários em America/Sao_Paulo" in page
+    monkeypatch.setitem(app.config, "BUSINESS_TIMEZONE", "Europe/Lisbon")
+    page = client.get("/agent/kb").get_data(as_text=True)
+    assert "08/05/2024 02:30" in page and "Horários em Europe/Lisbon" in page

@@ -7,7 +7,7 @@ clean clone needs no build step (``make translations`` refreshes them).
 """
 from __future__ import annotations
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 from flask_babel import Babel, gettext, lazy_gettext
 
 from ..services.tickets import InvalidTransitionError
@@ -76,7 +76,10 @@ def select_locale() -> str:
 
 def init_app(app: Flask) -> None:
     if "babel" not in app.extensions:
-        babel.init_app(app, locale_selector=select_locale)
+        # Times on agent pages in the team's own time zone (the one business
+        # hours are in), as the customers' status page shows them.
+        babel.init_app(app, locale_selector=select_locale,
+                       timezone_selector=lambda: current_app.config["BUSINESS_TIMEZONE"])
 
 
 def error_text(exc) -> str:
