@@ -97,7 +97,7 @@ def close_by_customer(ticket_number: int, customer) -> Ticket:
 
 def reopen_by_customer(ticket_number: int, customer) -> Ticket:
     """The customer says the problem is not solved: back to its agent."""
-    from .tickets import _set_status
+    from .tickets import _set_status, hold
     ticket = _owned(ticket_number, customer)
     if ticket.status not in (TicketStatus.RESOLVED, TicketStatus.CLOSED):
         return ticket  # still open: nothing to reopen
@@ -110,9 +110,7 @@ def reopen_by_customer(ticket_number: int, customer) -> Ticket:
     if conversation is not None and conversation.handoff_ticket_id is None:
         # "A person will follow up": the customer's next messages go to that
         # person on this ticket, not to the assistant.
-        conversation.handoff_ticket_id = ticket.id
-        db.session.add(TicketEvent(ticket=ticket, kind="handoff", actor_type="system",
-                                   data={"reason": "customer_disagreed"}))
+        hold(conversation, ticket, "customer_disagreed")
     _say(ticket, "reopened")
     live.ticket_changed(ticket, "updated")
     db.session.commit()

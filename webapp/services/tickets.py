@@ -240,6 +240,14 @@ def hand_back(ticket: Ticket, agent: Agent) -> None:
     db.session.commit()
 
 
+def hold(conversation: Conversation, ticket: Ticket, reason: str, agent: Agent | None = None) -> None:
+    """A person takes the conversation on this ticket (in the caller's
+    transaction): the customer's messages go to them, the assistant is silent."""
+    conversation.handoff_ticket_id = ticket.id
+    db.session.add(TicketEvent(ticket=ticket, kind="handoff", actor_type="agent" if agent else "system",
+                               agent_id=agent.id if agent else None, data={"reason": reason}))
+
+
 def _release(ticket: Ticket, agent: Agent | None, announce: bool = True) -> None:
     conversation = db.session.scalar(db.select(Conversation).filter_by(handoff_ticket_id=ticket.id))
     conversation.handoff_ticket_id = None
@@ -285,9 +293,7 @@ def _send_reply(ticket: Ticket, agent: Agent, body: str, client_key: str | None,
     if conversation.handoff_ticket_id is None:
         # The customer will answer the person, not the assistant: the agent
         # holds the conversation until they give it back or resolve the ticket.
-        conversation.handoff_ticket_id = ticket.id
-        db.session.add(TicketEvent(ticket=ticket, kind="handoff", actor_type="agent", agent_id=agent.id,
-                                   data={"reason": "agent_reply"}))
+        hold(conversation, ticket, "agent_reply", agent)
     db.session.add(TicketEvent(ticket=ticket, kind="reply", actor_type="agent", agent_id=agent.id,
                                body=body, public=True))
     if ticket.status == TicketStatus.NEW:
