@@ -28,8 +28,7 @@ MESSAGES = {
 
 
 def error_text(exc: DomainError) -> str:
-    known = MESSAGES.get(exc.message)
-    return str(known) if known is not None else i18n.error_text(exc)
+    return i18n.error_text(exc, MESSAGES)
 
 
 @bp.get("/admin/agents")

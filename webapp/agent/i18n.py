@@ -82,12 +82,13 @@ def init_app(app: Flask) -> None:
                        timezone_selector=lambda: current_app.config["BUSINESS_TIMEZONE"])
 
 
-def error_text(exc) -> str:
-    """A service error in the agent's language."""
+def error_text(exc, messages: dict | None = None) -> str:
+    """A service error in the agent's language: from a page's own table of its
+    service's messages (``messages``), else from the shared one."""
     if isinstance(exc, InvalidTransitionError):
         return gettext("A ticket cannot go from %(old)s to %(new)s.",
                        old=STATUS_LABELS.get(exc.old, exc.old), new=STATUS_LABELS.get(exc.new, exc.new))
-    known = SERVICE_MESSAGES.get(exc.message)
+    known = (messages or {}).get(exc.message, SERVICE_MESSAGES.get(exc.message))
     if known is not None:
         return str(known)
     return exc.message[:1].upper() + exc.message[1:]

@@ -45,15 +45,12 @@ _EXISTS = re.compile(r"an article '(?P<slug>.*)' in '(?P<language>.*)' exists al
 
 def error_text(exc: DomainError) -> str:
     """A knowledge-base service error in the agent's language."""
-    known = MESSAGES.get(exc.message)
-    if known is not None:
-        return str(known)
     exists = _EXISTS.fullmatch(exc.message)
     if exists:
         language = exists["language"]
         return gettext("An article “%(slug)s” in %(language)s exists already.", slug=exists["slug"],
                        language=LANGUAGE_NAMES.get(language, language))
-    return i18n.error_text(exc)
+    return i18n.error_text(exc, MESSAGES)
 
 
 def _page(template: str, status: int = 200, **context):
